@@ -1,0 +1,35 @@
+"""speechsearch: search spoken audio by meaning.
+
+>>> from speechsearch import Library
+>>> lib = Library("calls.idx")
+>>> lib.add("recordings/")
+>>> for hit in lib.search("customer asks for a refund"):
+...     print(hit.path, hit.start, hit.end, hit.text)
+"""
+
+from .errors import (
+    AudioError,
+    InvalidInputError,
+    ModelMismatchError,
+    SpeechSearchError,
+)
+from .library import Library
+from .options import TranscribeOptions, VadOptions, WindowOptions
+from .types import AddReport, FileInfo, Hit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Library",
+    "Hit",
+    "AddReport",
+    "FileInfo",
+    "TranscribeOptions",
+    "VadOptions",
+    "WindowOptions",
+    "SpeechSearchError",
+    "InvalidInputError",
+    "AudioError",
+    "ModelMismatchError",
+    "__version__",
+]

@@ -1,0 +1,271 @@
+"""Decode any common audio file to 16 kHz mono float32, streamed in bounded blocks.
+
+Two decoders: the ``ffmpeg`` program (a separate process, so decoding runs beside
+transcription on another core) and PyAV (in-process, ships with faster-whisper).
+``decoder="auto"`` uses ffmpeg when it is on PATH and PyAV otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+import numpy as np
+
+from ._log import logger
+from .errors import (
+    AudioNotFoundError,
+    DecodeError,
+    EmptyAudioError,
+    InvalidInputError,
+    MissingToolError,
+)
+
+__all__ = [
+    "SAMPLE_RATE",
+    "AUDIO_EXTENSIONS",
+    "AudioInfo",
+    "probe",
+    "iter_blocks",
+    "decode",
+    "file_hash",
+    "check_readable",
+]
+
+SAMPLE_RATE = 16000
+DECODERS = ("auto", "ffmpeg", "pyav")
+AUDIO_EXTENSIONS = frozenset(
+    ".wav .wave .mp3 .flac .ogg .oga .opus .m4a .mp4 .aac .webm .mka .wma .aif .aiff .amr .3gp .caf"
+    .split()
+)
+
+_FFMPEG_HINT = (
+    "ffmpeg is not installed or not on PATH; install it (Debian/Ubuntu: `apt-get install -y ffmpeg`, "
+    "macOS: `brew install ffmpeg`) or pass decoder='pyav'"
+)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says about a file, before decoding."""
+
+    duration: float  # seconds; 0.0 when the container does not say
+    channels: int
+    sample_rate: int
+    codec: str
+
+
+def check_readable(path: str) -> None:
+    """Raise a clear AudioError when `path` is missing, a folder, or empty."""
+    p = Path(path)
+    if not p.exists():
+        raise AudioNotFoundError(path, "no such file; check the path")
+    if p.is_dir():
+        raise InvalidInputError(f"{path}: is a folder; pass it to Library.add to index every file in it")
+    if p.stat().st_size == 0:
+        raise EmptyAudioError(path, "the file is empty (0 bytes); re-export or re-copy the recording")
+
+
+def probe(path: str) -> AudioInfo:
+    """Read duration, channels and sample rate from the container (fast, no decoding)."""
+    import av
+
+    check_readable(path)
+    try:
+        with av.open(str(path)) as container:
+            streams = container.streams.audio
+            if not streams:
+                raise DecodeError(path, "the file has no audio stream; is it a video without sound?")
+            stream = streams[0]
+            duration = 0.0
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            layout = stream.layout
+            channels = len(layout.channels) if layout is not None else 1
+            return AudioInfo(duration, channels, stream.sample_rate or 0, stream.codec_context.name)
+    except DecodeError:
+        raise
+    except Exception as e:  # av.error.InvalidDataError and friends
+        raise DecodeError(path, f"not a readable audio file ({_short(e)}); check that it is audio "
+                          "in a common format (wav, mp3, flac, ogg, m4a, webm)") from e
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[-1][:200] if text else type(e).__name__
+
+
+def _resolve_decoder(decoder: str) -> str:
+    if decoder not in DECODERS:
+        raise InvalidInputError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
+    if decoder == "auto":
+        return "ffmpeg" if shutil.which("ffmpeg") else "pyav"
+    if decoder == "ffmpeg" and not shutil.which("ffmpeg"):
+        raise MissingToolError(_FFMPEG_HINT)
+    return decoder
+
+
+def iter_blocks(
+    path: str,
+    block_seconds: float = 30.0,
+    decoder: str = "auto",
+    warnings: Optional[List[str]] = None,
+) -> Iterator[np.ndarray]:
+    """Yield the file as 16 kHz mono float32 blocks of `block_seconds` (the last may be shorter).
+
+    All channels are mixed down. Memory stays bounded by one block whatever the file length.
+    Damage after some audio was decoded (a truncated file) is appended to `warnings`
+    rather than raised; damage before any audio is a DecodeError.
+    """
+    check_readable(path)
+    which = _resolve_decoder(decoder)
+    block = max(1, int(block_seconds * SAMPLE_RATE))
+    gen = _iter_ffmpeg(path, block) if which == "ffmpeg" else _iter_pyav(path, block)
+    produced = 0
+    try:
+        for chunk in gen:
+            produced += len(chunk)
+            yield chunk
+    except _Damaged as e:
+        if produced == 0:
+            raise DecodeError(path, f"could not decode audio ({e}); check that it is audio in a "
+                              "common format and not damaged") from None
+        msg = f"decoding stopped early after {produced / SAMPLE_RATE:.1f} s ({e}); the file looks truncated"
+        logger.warning("%s: %s", path, msg)
+        if warnings is not None:
+            warnings.append(msg)
+    if produced == 0:
+        raise EmptyAudioError(path, "the file holds no audio samples")
+
+
+class _Damaged(Exception):
+    pass
+
+
+def _iter_ffmpeg(path: str, block: int) -> Iterator[np.ndarray]:
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+           "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        except FileNotFoundError:  # raced away from PATH
+            raise MissingToolError(_FFMPEG_HINT) from None
+        try:
+            nbytes = block * 2
+            pending = b""
+            assert proc.stdout is not None
+            while True:
+                data = proc.stdout.read(nbytes - len(pending))
+                if not data:
+                    break
+                pending += data
+                if len(pending) >= nbytes:
+                    yield np.frombuffer(pending, np.int16).astype(np.float32) / 32768.0
+                    pending = b""
+            if len(pending) >= 2:
+                pending = pending[: len(pending) // 2 * 2]
+                yield np.frombuffer(pending, np.int16).astype(np.float32) / 32768.0
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        message = err.read().decode("utf-8", "replace").strip()
+    if rc != 0 or message:
+        lines = [ln for ln in message.splitlines() if ln.strip()]
+        detail = lines[-1][:200] if lines else f"ffmpeg exited with status {rc}"
+        if rc != 0 or _serious(message):
+            raise _Damaged(detail)
+        logger.debug("%s: ffmpeg said: %s", path, detail)
+
+
+def _serious(message: str) -> bool:
+    m = message.lower()
+    return any(s in m for s in ("invalid data", "truncat", "error while decoding", "corrupt", "end of file"))
+
+
+def _iter_pyav(path: str, block: int) -> Iterator[np.ndarray]:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except Exception as e:
+        raise _Damaged(_short(e)) from None
+    with container:
+        if not container.streams.audio:
+            raise _Damaged("no audio stream")
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        parts: List[np.ndarray] = []
+        size = 0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    arr = out.to_ndarray().reshape(-1)
+                    parts.append(arr)
+                    size += len(arr)
+                    while size >= block:
+                        joined = np.concatenate(parts)
+                        yield joined[:block].astype(np.float32) / 32768.0
+                        rest = joined[block:]
+                        parts, size = [rest], len(rest)
+            for out in resampler.resample(None):
+                arr = out.to_ndarray().reshape(-1)
+                parts.append(arr)
+                size += len(arr)
+        except av.error.FFmpegError as e:  # damage part-way
+            if size:
+                yield np.concatenate(parts).astype(np.float32) / 32768.0
+            raise _Damaged(_short(e)) from None
+        if size:
+            yield np.concatenate(parts).astype(np.float32) / 32768.0
+
+
+def decode(path: str, decoder: str = "auto", max_seconds: Optional[float] = None) -> np.ndarray:
+    """Decode a whole (short) file to one 16 kHz mono float32 array."""
+    parts = []
+    total = 0
+    for b in iter_blocks(path, 30.0, decoder):
+        parts.append(b)
+        total += len(b)
+        if max_seconds is not None and total >= max_seconds * SAMPLE_RATE:
+            break
+    return np.concatenate(parts)
+
+
+def file_hash(path: str, chunk: int = 1 << 20) -> str:
+    """Content hash of a file (BLAKE2b, 128 bits, hex): decides whether a file changed."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while True:
+            data = f.read(chunk)
+            if not data:
+                break
+            h.update(data)
+    return h.hexdigest()
+
+
+def iter_audio_files(root: str) -> Iterator[str]:
+    """Every file under `root` whose extension is a known audio format, sorted, recursively."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                yield os.path.join(dirpath, name)
+
+
+def block_iter_with_time(blocks: Iterator[np.ndarray]) -> Iterator[Tuple[float, np.ndarray]]:
+    """Pair each block with its start time in seconds."""
+    offset = 0
+    for b in blocks:
+        yield offset / SAMPLE_RATE, b
+        offset += len(b)

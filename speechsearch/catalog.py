@@ -1,0 +1,166 @@
+"""The index's catalogue (SQLite, inside the index directory): which models built the index,
+which files it holds with their content hash and status, and every window's text and times.
+
+A file is written in two steps. ``begin_file`` marks it ``indexing`` before any vector is
+stored; ``finish_file`` writes its windows and marks it ``ready`` in one transaction. A process
+killed in between leaves the file ``indexing``: searches ignore it and the next ``add`` redoes it,
+replacing whatever vectors were stored under its deterministic ids.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
+
+from .errors import StoreError
+from .types import FileInfo, Window
+
+__all__ = ["Catalog", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    duration REAL NOT NULL DEFAULT 0,
+    segments INTEGER NOT NULL DEFAULT 0,
+    added_at TEXT NOT NULL,
+    language TEXT,
+    models TEXT NOT NULL DEFAULT '{}',
+    metadata TEXT NOT NULL DEFAULT '{}',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    transcript TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS windows (
+    id TEXT PRIMARY KEY,
+    path TEXT NOT NULL REFERENCES files(path) ON DELETE CASCADE,
+    start REAL NOT NULL,
+    "end" REAL NOT NULL,
+    text TEXT NOT NULL,
+    channel INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS windows_path ON windows(path);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Catalog:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{self.path}: not a speechsearch index catalogue ({e}); "
+                             "point Library at another directory") from e
+        self._lock = threading.RLock()
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
+        elif int(version) > SCHEMA_VERSION:
+            raise StoreError(f"{self.path.parent}: index format {version} is newer than this "
+                             f"speechsearch understands ({SCHEMA_VERSION}); upgrade speechsearch")
+
+    # -- meta ---------------------------------------------------------------------------------
+    def get_meta(self, key: str) -> Optional[str]:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, values: Dict[str, str]) -> None:
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                 list(values.items()))
+
+    # -- files --------------------------------------------------------------------------------
+    def get_file(self, path: str) -> Optional[FileInfo]:
+        row = self._db.execute(f"SELECT {_FILE_COLS} FROM files WHERE path=?", (path,)).fetchone()
+        return _file_info(row) if row else None
+
+    def files(self, under: Optional[str] = None) -> List[FileInfo]:
+        if under is None:
+            rows = self._db.execute(f"SELECT {_FILE_COLS} FROM files ORDER BY path").fetchall()
+        else:
+            prefix = under.rstrip("/") + "/"
+            rows = self._db.execute(
+                f"SELECT {_FILE_COLS} FROM files WHERE path=? OR substr(path, 1, ?)=? ORDER BY path",
+                (under, len(prefix), prefix)).fetchall()
+        return [_file_info(r) for r in rows]
+
+    def begin_file(self, path: str, hash: str) -> None:
+        """Mark `path` as being (re)indexed; its old windows no longer count."""
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM windows WHERE path=?", (path,))
+            self._db.execute(
+                "INSERT INTO files(path, hash, status, added_at) VALUES (?, ?, 'indexing', ?) "
+                "ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, status='indexing', segments=0",
+                (path, hash, _now()))
+
+    def finish_file(self, path: str, hash: str, *, duration: float, ids: Sequence[str],
+                    windows: Sequence[Window], language: Optional[str], models: Dict[str, str],
+                    metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict]) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM windows WHERE path=?", (path,))
+            self._db.executemany(
+                'INSERT INTO windows(id, path, start, "end", text, channel) VALUES (?, ?, ?, ?, ?, ?)',
+                [(i, path, w.start, w.end, w.text, w.channel) for i, w in zip(ids, windows)])
+            self._db.execute(
+                "UPDATE files SET hash=?, status='ready', duration=?, segments=?, added_at=?, "
+                "language=?, models=?, metadata=?, warnings=?, transcript=? WHERE path=?",
+                (hash, duration, len(windows), _now(), language, json.dumps(models),
+                 json.dumps(metadata), json.dumps(list(warnings)), json.dumps(transcript), path))
+
+    def window_rows(self, path: str) -> List[tuple]:
+        """(id, start, end, channel) of each window of `path`, in time order."""
+        return self._db.execute('SELECT id, start, "end", channel FROM windows WHERE path=? '
+                                "ORDER BY start", (path,)).fetchall()
+
+    def set_file_metadata(self, path: str, metadata: Dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("UPDATE files SET metadata=? WHERE path=?", (json.dumps(metadata), path))
+
+    def remove_file(self, path: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM windows WHERE path=?", (path,))
+            self._db.execute("DELETE FROM files WHERE path=?", (path,))
+
+    def ready(self, paths: Iterable[str]) -> Dict[str, str]:
+        """Map each of `paths` that is fully indexed to its content hash."""
+        paths = list(set(paths))
+        if not paths:
+            return {}
+        marks = ",".join("?" * len(paths))
+        rows = self._db.execute(
+            f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({marks})", paths)
+        return dict(rows.fetchall())
+
+    def count_windows(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+_FILE_COLS = "path, hash, status, duration, segments, added_at, language, models, metadata, warnings"
+
+
+def _file_info(row: Sequence[Any]) -> FileInfo:
+    return FileInfo(path=row[0], hash=row[1], status=row[2], duration=row[3], segments=row[4],
+                    added_at=row[5], language=row[6], models=json.loads(row[7]),
+                    metadata=json.loads(row[8]), warnings=tuple(json.loads(row[9])))

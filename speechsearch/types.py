@@ -1,0 +1,158 @@
+"""Result and data types that flow between the stages. Plain frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = ["Word", "Segment", "Window", "Hit", "FileResult", "FileFailure", "AddReport", "FileInfo"]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its time span in seconds from the start of the file."""
+
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One transcript segment as the speech recogniser returned it (times in seconds)."""
+
+    start: float
+    end: float
+    text: str
+    words: Tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    channel: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A search unit: a few consecutive sentences with exact start and end times."""
+
+    start: float
+    end: float
+    text: str
+    channel: int = 0
+
+
+@dataclass
+class Hit:
+    """One search result: a moment in a file.
+
+    ``score`` is higher for better matches (cosine similarity for text search).
+    ``scores`` holds the per-signal components that made up ``score``.
+    """
+
+    path: str
+    start: float
+    end: float
+    text: str
+    score: float
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    channel: int = 0
+    id: str = ""
+    scores: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "path": self.path,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "score": round(self.score, 6),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+            "channel": self.channel,
+            "metadata": dict(self.metadata),
+            "id": self.id,
+        }
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """A file that `Library.add` indexed or skipped."""
+
+    path: str
+    duration: float = 0.0
+    segments: int = 0
+    reason: str = ""
+    warnings: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file that `Library.add` could not index, with the reason and what to do."""
+
+    path: str
+    error: str
+    error_type: str = ""
+
+
+@dataclass
+class AddReport:
+    """What one `Library.add` call did: files added, skipped (unchanged) and failed."""
+
+    added: List[FileResult] = field(default_factory=list)
+    skipped: List[FileResult] = field(default_factory=list)
+    failed: List[FileFailure] = field(default_factory=list)
+    seconds: float = 0.0  # wall-clock time of the call
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def segments(self) -> int:
+        return sum(r.segments for r in self.added)
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(r.duration for r in self.added)
+
+    @property
+    def warnings(self) -> List[str]:
+        return [f"{r.path}: {w}" for r in self.added for w in r.warnings]
+
+    def summary(self) -> str:
+        lines = [
+            f"added {len(self.added)} file(s) ({self.segments} segments, "
+            f"{self.audio_seconds:.1f} s of audio), skipped {len(self.skipped)} unchanged, "
+            f"failed {len(self.failed)} in {self.seconds:.1f} s"
+        ]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  failed: {f.error}" for f in self.failed]
+        return "\n".join(lines)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "added": [r.__dict__ | {"warnings": list(r.warnings)} for r in self.added],
+            "skipped": [r.__dict__ | {"warnings": list(r.warnings)} for r in self.skipped],
+            "failed": [f.__dict__ for f in self.failed],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """One indexed file as the index records it."""
+
+    path: str
+    hash: str
+    status: str  # "ready", or "indexing" when an add was interrupted
+    duration: float
+    segments: int
+    added_at: str
+    models: Dict[str, str] = field(default_factory=dict)
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    warnings: Tuple[str, ...] = ()
+    language: Optional[str] = None

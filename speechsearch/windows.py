@@ -1,0 +1,83 @@
+"""Group transcript segments into search windows: a few whole sentences, about 10-30 s each,
+with a small overlap, keeping the exact start and end time of the speech they hold."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence
+
+from .options import WindowOptions
+from .types import Segment, Window, Word
+
+__all__ = ["sentences", "make_windows"]
+
+_END = re.compile(r"[.?!…]['\")\]]*$")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    start: float
+    end: float
+    text: str
+
+
+def _join(words: Sequence[Word]) -> str:
+    text = " ".join(w.text for w in words)
+    return re.sub(r"\s+([,.?!;:%])", r"\1", text).strip()
+
+
+def sentences(segments: Iterable[Segment], options: Optional[WindowOptions] = None) -> List[Sentence]:
+    """Split segments into sentences at end punctuation and long pauses, using word times.
+
+    Segments without word timestamps count as one sentence each. A sentence longer than
+    ``max_seconds`` is cut between words.
+    """
+    o = options or WindowOptions()
+    out: List[Sentence] = []
+    for seg in segments:
+        if not seg.words:
+            out.append(Sentence(seg.start, seg.end, seg.text.strip()))
+            continue
+        current: List[Word] = []
+        for i, w in enumerate(seg.words):
+            if current and (w.end - current[0].start > o.max_seconds
+                            or w.start - current[-1].end >= o.sentence_pause_seconds):
+                out.append(Sentence(current[0].start, current[-1].end, _join(current)))
+                current = []
+            current.append(w)
+            if _END.search(w.text):
+                out.append(Sentence(current[0].start, current[-1].end, _join(current)))
+                current = []
+        if current:
+            out.append(Sentence(current[0].start, current[-1].end, _join(current)))
+    return [s for s in out if s.text]
+
+
+def make_windows(segments: Iterable[Segment], options: Optional[WindowOptions] = None,
+                 channel: int = 0) -> List[Window]:
+    """Greedy sentence grouping: extend a window until it lasts ``min_seconds``, never past
+    ``max_seconds`` or across a pause of ``max_gap_seconds``; the next window starts
+    ``overlap_sentences`` before the previous one ended."""
+    o = options or WindowOptions()
+    sents = sentences(segments, o)
+    windows: List[Window] = []
+    n = len(sents)
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n:
+            nxt = sents[j + 1]
+            if sents[j].end - sents[i].start >= o.min_seconds:
+                break
+            if nxt.end - sents[i].start > o.max_seconds or nxt.start - sents[j].end > o.max_gap_seconds:
+                break
+            j += 1
+        group = sents[i: j + 1]
+        windows.append(Window(group[0].start, group[-1].end, " ".join(s.text for s in group), channel))
+        if j == n - 1:
+            break
+        gap_after = sents[j + 1].start - sents[j].end
+        overlap = o.overlap_sentences if gap_after <= o.max_gap_seconds else 0
+        i = max(j + 1 - overlap, i + 1)
+    return windows
