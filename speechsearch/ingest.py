@@ -229,11 +229,16 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
         progress.total = round(sum(d for _, _, d in todo), 1)
         progress.refresh()
 
+    def advance(seconds: float) -> None:  # the container's duration can be a little short
+        if progress.n + seconds > progress.total:
+            progress.total = progress.n + seconds
+        progress.update(seconds)
+
     for f, h, _ in todo:
         if progress is not None:
             progress.set_postfix_str(os.path.basename(f))
         try:
-            processed = process_file(f, pipeline, progress.update if progress is not None else None)
+            processed = process_file(f, pipeline, advance if progress is not None else None)
             commit_file(catalog, store, f, h, processed, meta, pipeline.models)
         except _FATAL:
             raise

@@ -11,14 +11,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ._log import logger
 from .errors import InvalidInputError, ModelNotFoundError
 
-__all__ = ["ResolvedModel", "resolve_whisper", "resolve_text_model", "resolve_device", "cache_dir"]
+__all__ = ["shared_model", "clear_model_cache", "ResolvedModel", "resolve_whisper", "resolve_text_model", "resolve_device", "cache_dir"]
 
 DEFAULT_WHISPER = "tiny.en"
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
@@ -178,3 +179,23 @@ def text_model_id(name: str) -> str:
     if p.exists() or _looks_like_path(name):
         return str(p.resolve())
     return _TEXT_ALIASES.get(name.lower(), name)
+
+
+_SHARED: dict = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_model(key: tuple, factory: Callable[[], Any]) -> Any:
+    """Load a model once per process and hand the same object to every Library that asks for it
+    with the same key (engine, source, device, precision)."""
+    with _SHARED_LOCK:
+        model = _SHARED.get(key)
+        if model is None:
+            model = _SHARED[key] = factory()
+        return model
+
+
+def clear_model_cache() -> None:
+    """Forget every loaded model (memory is freed once no Library holds them)."""
+    with _SHARED_LOCK:
+        _SHARED.clear()

@@ -10,7 +10,7 @@ import numpy as np
 
 from .._log import logger
 from ..errors import MissingDependencyError, ModelNotFoundError
-from ..models import resolve_device, resolve_text_model, text_model_id
+from ..models import shared_model, resolve_device, resolve_text_model, text_model_id
 
 __all__ = ["TextEmbedder"]
 
@@ -29,6 +29,23 @@ def _torch_threads(n: int) -> Iterator[None]:
     finally:
         if before != n:
             torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' per-tensor "Loading weights" bar while our model loads."""
+    try:
+        from transformers.utils import logging as tlog
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    was = tlog.is_progress_bar_enabled()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            tlog.enable_progress_bar()
 
 
 class TextEmbedder:
@@ -55,8 +72,12 @@ class TextEmbedder:
                 device = resolve_device(self.device)
                 logger.info("loading text model %s from %s (%s)", resolved.name, resolved.source, device)
                 try:
-                    self._model = SentenceTransformer(resolved.source, device=device,
-                                                      local_files_only=resolved.local)
+                    def build() -> Any:
+                        with _quiet_transformers():
+                            return SentenceTransformer(resolved.source, device=device,
+                                                       local_files_only=resolved.local)
+
+                    self._model = shared_model(("sentence-transformers", resolved.source, device), build)
                 except Exception as e:
                     raise ModelNotFoundError(
                         f"could not load text model {self.model!r} from {resolved.source}: {e}. "

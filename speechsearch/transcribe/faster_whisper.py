@@ -10,7 +10,7 @@ import numpy as np
 
 from .._log import logger
 from ..errors import MissingDependencyError, ModelNotFoundError
-from ..models import resolve_device, resolve_whisper, whisper_model_id
+from ..models import shared_model, resolve_device, resolve_whisper, whisper_model_id
 from ..options import TranscribeOptions
 from ..types import Segment, Word
 
@@ -52,10 +52,11 @@ class FasterWhisperTranscriber:
                     compute = "int8" if device == "cpu" else "float16"
                 logger.info("loading Whisper %s from %s (%s, %s)", resolved.name, resolved.source,
                             device, compute)
+                key = ("faster-whisper", resolved.source, device, compute, self.options.cpu_threads)
                 try:
-                    self._model = WhisperModel(resolved.source, device=device, compute_type=compute,
-                                               cpu_threads=self.options.cpu_threads,
-                                               local_files_only=resolved.local)
+                    self._model = shared_model(key, lambda: WhisperModel(
+                        resolved.source, device=device, compute_type=compute,
+                        cpu_threads=self.options.cpu_threads, local_files_only=resolved.local))
                 except Exception as e:
                     raise ModelNotFoundError(
                         f"could not load Whisper model {self.model!r} from {resolved.source}: {e}. "

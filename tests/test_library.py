@@ -1,0 +1,119 @@
+"""Library behaviour a user relies on: idempotent add, re-index on change, metadata, remove,
+files/info/len, lazy models, model mismatch."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from speechsearch import Library, ModelMismatchError
+from speechsearch.errors import InvalidInputError, NotIndexedError
+
+from conftest import CALL_FILES, LIBRIVOX
+
+
+def test_add_is_idempotent(lib, tmp_path):
+    f = shutil.copy(CALL_FILES["refund"], tmp_path / "call.mp3")
+    first = lib.add(f)
+    assert [r.path for r in first.added] == [str(f)] and first.segments > 0
+    n = len(lib)
+    second = lib.add(tmp_path)
+    assert not second.added and [r.reason for r in second.skipped] == ["unchanged"]
+    assert len(lib) == n
+    assert lib._store.count() == n  # no duplicate vectors
+
+
+def test_changed_file_is_reindexed_and_old_segments_removed(lib, tmp_path):
+    f = tmp_path / "call.mp3"
+    shutil.copy(CALL_FILES["refund"], f)
+    lib.add(f)
+    assert lib.search("charged twice for the same order", k=1)[0].path == str(f)
+    shutil.copy(CALL_FILES["cancel_subscription"], f)  # same path, new content
+    report = lib.add(f)
+    assert len(report.added) == 1
+    assert lib._store.count() == len(lib) == report.segments
+    assert "Portugal" in lib.search("moving abroad for a new job", k=1)[0].text
+    assert not any("charged twice" in h.text for h in lib.search("charged twice for the same order"))
+
+
+def test_metadata_is_returned_on_hits_and_can_change(lib, tmp_path):
+    f = shutil.copy(CALL_FILES["refund"], tmp_path / "call.mp3")
+    lib.add(f, metadata={"agent": "A12", "queue": "billing", "priority": 2})
+    hit = lib.search("duplicate charge", k=1)[0]
+    assert hit.metadata == {"agent": "A12", "queue": "billing", "priority": 2}
+    assert lib.search("duplicate charge", where={"agent": "A99"}) == []
+    report = lib.add(f, metadata={"agent": "B7"})  # same audio: no re-transcription
+    assert report.skipped[0].reason == "unchanged; metadata updated"
+    assert lib.search("duplicate charge", k=1)[0].metadata == {"agent": "B7"}
+    assert lib.files()[0].metadata == {"agent": "B7"}
+
+
+@pytest.mark.parametrize("bad", [{"path": "x"}, {"start": 1}, {"k": [1, 2]}, {"": 1}, "agent=A1"])
+def test_bad_metadata_is_a_clear_error(lib, bad):
+    with pytest.raises(InvalidInputError):
+        lib.add(CALL_FILES["refund"], metadata=bad)
+    assert len(lib) == 0
+
+
+def test_remove_file_and_folder(lib, tmp_path):
+    sub = tmp_path / "rec"
+    sub.mkdir()
+    a = shutil.copy(CALL_FILES["refund"], sub / "a.mp3")
+    b = shutil.copy(LIBRIVOX, sub / "b.flac")
+    lib.add(sub)
+    assert {f.path for f in lib.files()} == {str(a), str(b)}
+    assert lib.remove(a) == 1
+    assert [f.path for f in lib.files()] == [str(b)]
+    assert all(h.path == str(b) for h in lib.search("charged twice", k=10))
+    assert lib._store.count() == len(lib)
+    with pytest.raises(NotIndexedError, match="not in the index"):
+        lib.remove(a)
+    assert lib.remove(sub) == 1 and len(lib) == 0 and lib.files() == []
+
+
+def test_files_info_and_len(indexed):
+    files = indexed.files()
+    assert len(files) == 5 and all(f.status == "ready" for f in files)
+    assert sum(f.segments for f in files) == len(indexed) > 0
+    refund = next(f for f in files if f.path.endswith("refund-call.mp3"))
+    assert refund.duration == pytest.approx(43.6, abs=0.5)
+    assert refund.models == {"asr_engine": "faster-whisper", "asr_model": "tiny.en",
+                             "text_model": "all-MiniLM-L6-v2"}
+    info = indexed.info()
+    assert info["files"] == 5 and info["segments"] == len(indexed) and info["incomplete"] == []
+
+
+def test_library_loads_no_model_until_needed(indexed):
+    with Library(indexed.path) as again:
+        assert again._pipeline.transcriber._model is None
+        assert again._pipeline.embedder._model is None
+        assert again.search("refund", k=1)
+        assert again._pipeline.transcriber._model is None  # searching never loads Whisper
+
+
+def test_reopening_with_other_models_fails_clearly(indexed):
+    with pytest.raises(ModelMismatchError, match="tiny.en"):
+        Library(indexed.path, model="base")
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2"):
+        Library(indexed.path, text_model="sentence-transformers/paraphrase-MiniLM-L3-v2")
+    Library(indexed.path, model="tiny.en", text_model="sentence-transformers/all-MiniLM-L6-v2").close()
+
+
+def test_index_persists_across_processes(tmp_path):
+    import subprocess
+    import sys
+
+    f = shutil.copy(LIBRIVOX, tmp_path / "sense.flac")
+    with Library(tmp_path / "p.idx") as lib:
+        lib.add(f)
+    code = ("from speechsearch import Library; h = Library(%r).search('selfish and cold', k=1)[0]; "
+            "print(h.path, round(h.start, 1))" % str(tmp_path / "p.idx"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == str(f)
+
+
+def test_context_manager_closes(tmp_path):
+    with Library(tmp_path / "c.idx") as lib:
+        assert len(lib) == 0
+        assert lib.search("anything") == []  # an empty index answers with no hits
