@@ -7,6 +7,7 @@ transcription on another core) and PyAV (in-process, ships with faster-whisper).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -78,7 +79,7 @@ def probe(path: str) -> AudioInfo:
 
     check_readable(path)
     try:
-        with av.open(str(path)) as container:
+        with _quiet_av(), av.open(str(path)) as container:
             streams = container.streams.audio
             if not streams:
                 raise DecodeError(path, "the file has no audio stream; is it a video without sound?")
@@ -96,6 +97,20 @@ def probe(path: str) -> AudioInfo:
     except Exception as e:  # av.error.InvalidDataError and friends
         raise DecodeError(path, f"not a readable audio file ({_short(e)}); check that it is audio "
                           "in a common format (wav, mp3, flac, ogg, m4a, webm)") from e
+
+
+@contextlib.contextmanager
+def _quiet_av() -> Iterator[None]:
+    """Keep FFmpeg's own console messages (e.g. about a damaged frame) off the user's terminal;
+    what matters reaches the user as an AudioError or a warning in the add report."""
+    import av.logging
+
+    before = av.logging.get_level()
+    av.logging.set_level(None)
+    try:
+        yield
+    finally:
+        av.logging.set_level(before)
 
 
 def _short(e: BaseException) -> str:
@@ -200,7 +215,7 @@ def _iter_pyav(path: str, block: int) -> Iterator[np.ndarray]:
         container = av.open(str(path))
     except Exception as e:
         raise _Damaged(_short(e)) from None
-    with container:
+    with _quiet_av(), container:
         if not container.streams.audio:
             raise _Damaged("no audio stream")
         stream = container.streams.audio[0]

@@ -141,6 +141,11 @@ def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = N
                 progress(pos - reported)
                 reported = pos
     duration = total
+    if info.duration and duration < info.duration - max(1.0, 0.02 * info.duration):
+        msg = (f"decoded {duration:.1f} s of the {info.duration:.1f} s the file announces; it looks "
+               "truncated (indexed what could be decoded; re-export or re-copy the file)")
+        logger.warning("%s: %s", path, msg)
+        warnings.append(msg)
     if progress is not None and duration > reported:
         progress(duration - reported)
     segments.sort(key=lambda s: s.start)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
 
 from ._log import logger
+from .audio import DECODERS
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .errors import InvalidInputError, ModelMismatchError, NotIndexedError, StoreError
@@ -57,6 +58,8 @@ class Library:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"{self.path}: cannot create the index directory ({e})") from e
+        if decoder not in DECODERS:
+            raise InvalidInputError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
         self.show_progress = show_progress
         self._catalog = Catalog(self.path / "catalog.sqlite3")
         self._store = ChromaStore(self.path / "chroma")
