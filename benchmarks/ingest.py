@@ -256,6 +256,10 @@ def main() -> None:
     pipes = a.pipelines.split(",")
     print(f"{len(files)} files, {audio / 60:.1f} min of audio; long file {man['long']['seconds'] / 60:.1f} min; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
+    warm = "import faster_whisper, speechsearch, sentence_transformers, chromadb, torch"
+    subprocess.run([sys.executable, "-c", warm], check=True)  # untimed: fill the page cache
+    for f in Path(model_dir()).iterdir():
+        f.read_bytes()
     runs: dict = {p: [] for p in pipes}
     wers: dict = {}
     for rep in range(a.repeat):  # round-robin so that load drifts hit every pipeline alike

@@ -73,6 +73,8 @@ def make_windows(segments: Iterable[Segment], options: Optional[WindowOptions] =
             if nxt.end - sents[i].start > o.max_seconds or nxt.start - sents[j].end > o.max_gap_seconds:
                 break
             j += 1
+        if j + 1 < n and _absorbs_tail(sents, i, j, o):
+            j = n - 1
         group = sents[i: j + 1]
         windows.append(Window(group[0].start, group[-1].end, " ".join(s.text for s in group), channel))
         if j == n - 1:
@@ -81,3 +83,12 @@ def make_windows(segments: Iterable[Segment], options: Optional[WindowOptions] =
         overlap = o.overlap_sentences if gap_after <= o.max_gap_seconds else 0
         i = max(j + 1 - overlap, i + 1)
     return windows
+
+
+def _absorbs_tail(sents: Sequence[Sentence], i: int, j: int, o: WindowOptions) -> bool:
+    """Whether the short remainder after sentence j should join window i..j instead of making a
+    tiny last window of its own."""
+    last = sents[-1]
+    if last.end - sents[i].start > o.max_seconds or last.end - sents[j + 1].start >= o.min_seconds / 2:
+        return False
+    return all(b.start - a.end <= o.max_gap_seconds for a, b in zip(sents[j:], sents[j + 1:]))

@@ -1,0 +1,99 @@
+"""The command line, run as a user runs it: `python -m speechsearch ...` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from speechsearch.cli import build_parser, mmss
+
+from conftest import CALL_FILES, LIBRIVOX, ROOT
+
+
+def run(*args, env=None, cwd=None):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "speechsearch", *map(str, args)], capture_output=True,
+                          text=True, env=e, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rec")
+    shutil.copy(CALL_FILES["refund"], folder / "refund.mp3")
+    shutil.copy(LIBRIVOX, folder / "book.flac")
+    (folder / "broken.wav").write_text("not audio")
+    index = tmp_path_factory.mktemp("cli") / "cli.idx"
+    out = run("add", folder, "--index", index, "--meta", "agent=A12", "--meta", "queue=billing")
+    return folder, index, out
+
+
+def test_add_reports_progress_summary_and_failures(cli_index):
+    folder, index, out = cli_index
+    assert out.returncode == 1  # one file failed
+    assert "added 2 file(s)" in out.stdout and "failed 1" in out.stdout
+    assert f"{folder / 'broken.wav'}: not a readable audio file" in out.stdout
+    assert "s audio" in out.stderr and "refund.mp3" in out.stderr  # progress bar in seconds of audio
+
+
+def test_search_readable_and_json(cli_index):
+    folder, index, _ = cli_index
+    out = run("search", "customer was billed two times", "-k", "2", "--index", index)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert re.match(r"\s*1\. \d\.\d{3}  .*refund\.mp3  \d\d:\d\d-\d\d:\d\d$", first), first
+    out = run("search", "customer was billed two times", "-k", "2", "--json", "--index", index)
+    hits = json.loads(out.stdout)
+    assert hits[0]["path"] == str(folder / "refund.mp3")
+    assert hits[0]["metadata"] == {"agent": "A12", "queue": "billing"}
+    assert hits[0]["end"] > hits[0]["start"] >= 0
+
+
+def test_index_from_environment_and_info(cli_index, tmp_path):
+    _, index, _ = cli_index
+    out = run("info", env={"SPEECHSEARCH_INDEX": str(index)}, cwd=tmp_path)
+    assert out.returncode == 0 and "files:    2" in out.stdout and "tiny.en" in out.stdout
+    info = json.loads(run("info", "--json", "--index", index).stdout)
+    assert info["files"] == 2 and len(info["file_list"]) == 2
+
+
+def test_default_index_is_in_the_working_directory(tmp_path):
+    out = run("add", LIBRIVOX, "--no-progress", cwd=tmp_path, env={"SPEECHSEARCH_INDEX": ""})
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "speechsearch.idx" / "catalog.sqlite3").exists()
+    out = run("remove", LIBRIVOX, cwd=tmp_path, env={"SPEECHSEARCH_INDEX": ""})
+    assert out.stdout.strip() == "removed 1 file(s)"
+    out = run("remove", LIBRIVOX, cwd=tmp_path, env={"SPEECHSEARCH_INDEX": ""})
+    assert out.returncode == 2 and "not in the index" in out.stderr
+
+
+def test_errors_are_messages_not_tracebacks(tmp_path):
+    out = run("search", "  ", "--index", tmp_path / "e.idx")
+    assert out.returncode == 2 and "query is empty" in out.stderr and "Traceback" not in out.stderr
+    out = run("add", LIBRIVOX, "--meta", "novalue", "--index", tmp_path / "e.idx")
+    assert out.returncode == 2 and "expected key=value" in out.stderr
+    out = run("search", "refund", "--index", tmp_path / "e.idx")
+    assert out.returncode == 0 and out.stdout.strip() == "no hits"
+
+
+def test_mmss():
+    assert [mmss(0), mmss(61.9), mmss(3725)] == ["00:00", "01:01", "1:02:05"]
+
+
+def test_every_command_is_documented():
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for name, sub in commands.items():
+        assert f"speechsearch {name}" in docs, name
+        for action in sub._actions:
+            for flag in action.option_strings:
+                if flag.startswith("--") and flag != "--help":
+                    assert flag in docs, (name, flag)
+    assert "speechsearch search" in readme
