@@ -149,6 +149,9 @@ class Catalog:
             f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({marks})", paths)
         return dict(rows.fetchall())
 
+    def has_windows(self) -> bool:
+        return self._db.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0] == 1
+
     def count_windows(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
 

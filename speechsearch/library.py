@@ -161,7 +161,7 @@ class Library:
             raise InvalidInputError("query is empty; type some words to search for")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-        if self._catalog.count_windows() == 0:
+        if not self._catalog.has_windows():
             return []
         vector = self._pipeline.embedder.encode_query(query.strip())
         stored = self._store.query(vector, n=k * 3 + 10, where=where)
