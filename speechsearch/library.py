@@ -14,7 +14,7 @@ from .errors import InvalidInputError, ModelMismatchError, NotIndexedError, Stor
 from .ingest import Pipeline, check_metadata, ingest, update_metadata
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
-from .search import collapse, to_hits
+from .search import nearest
 from .store import ChromaStore
 from .transcribe import get_transcriber
 from .types import AddReport, FileInfo, Hit
@@ -164,9 +164,7 @@ class Library:
         if not self._catalog.has_windows():
             return []
         vector = self._pipeline.embedder.encode_query(query.strip())
-        stored = self._store.query(vector, n=k * 3 + 10, where=where)
-        ready = self._catalog.ready(h.metadata.get("path", "") for h in stored)
-        return collapse(to_hits(stored, ready), k)
+        return nearest(self._store, self._catalog, vector, k, where)
 
     def files(self) -> List[FileInfo]:
         """Every indexed file with its status, duration, window count, models and metadata."""

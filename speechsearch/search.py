@@ -3,12 +3,29 @@ to scores, and collapse overlapping windows of the same moment. Pure functions."
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional
 
-from .store import RESERVED_KEYS, StoredHit
+import numpy as np
+
+from .catalog import Catalog
+from .store import RESERVED_KEYS, ChromaStore, StoredHit
 from .types import Hit
 
-__all__ = ["to_hits", "collapse"]
+__all__ = ["nearest", "to_hits", "collapse"]
+
+
+def nearest(store: ChromaStore, catalog: Catalog, vector: np.ndarray, k: int,
+            where: Optional[Dict[str, Any]] = None) -> List[Hit]:
+    """The `k` best distinct moments near `vector`. Fetches a few more rows than `k` (collapsing
+    and unfinished files remove some) and asks again for more only when that was not enough."""
+    n = 2 * k + 4
+    while True:
+        stored = store.query(vector, n=n, where=where)
+        ready = catalog.ready(s.metadata.get("path", "") for s in stored)
+        hits = collapse(to_hits(stored, ready), k)
+        if len(hits) >= k or len(stored) < n:
+            return hits
+        n *= 4
 
 
 def to_hits(stored: Iterable[StoredHit], ready: Dict[str, str]) -> List[Hit]:

@@ -88,11 +88,7 @@ class ChromaStore:
         return int(self.collection.count())
 
     def query(self, vector: np.ndarray, n: int, where: Optional[Dict[str, Any]] = None) -> List[StoredHit]:
-        col = self.collection
-        n = min(n, col.count())
-        if n <= 0:
-            return []
-        res = col.query(query_embeddings=[np.asarray(vector, np.float32)], n_results=n, where=where,
+        res = self.collection.query(query_embeddings=[np.asarray(vector, np.float32)], n_results=n, where=where,
                         include=["documents", "metadatas", "distances"])
         return [StoredHit(i, float(d), t or "", dict(m or {}))
                 for i, d, t, m in zip(res["ids"][0], res["distances"][0], res["documents"][0],
