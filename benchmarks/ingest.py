@@ -11,8 +11,9 @@ Pipelines, each run in its own fresh subprocess on the same files, one after the
 
 Wall time counts everything inside the subprocess from before the first import of the engine to
 the last file done (imports and model loads included). Peak RSS is the worker's own
-``ru_maxrss``; "tree MB" also adds its child processes (the library's ffmpeg decoder), sampled
-with psutil every 0.1 s. A second table compares fw and lib on one long file (--long-minutes).
+``ru_maxrss`` (model loads included). The library's ffmpeg decoder is a separate small process,
+not counted (``RUSAGE_CHILDREN`` would report the forking parent's RSS for it, not ffmpeg's).
+A second table compares fw and lib on one long file (--long-minutes).
 After timing, each worker also transcribes files that have reference text (LibriVox read speech,
 the synthetic calls, the real phone call) for a word error rate check.
 
@@ -154,6 +155,11 @@ def wer_table(texts: dict) -> dict:
 
 
 # ---------------------------------------------------------------- workers -----------------------
+def peak() -> float:
+    """This process's peak RSS in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(name: str, files: list, wer_files: list, out: str) -> None:
     t0 = time.perf_counter()
     texts: dict = {}
@@ -165,7 +171,7 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
         def run(paths):
             return {p: " ".join(s.text.strip() for s in model.transcribe(p, **kw)[0]) for p in paths}
         run(files)
-        wall, rss = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        wall, rss = time.perf_counter() - t0, peak()
         texts = run(wer_files)
     else:
         import sqlite3
@@ -174,7 +180,7 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
         with tempfile.TemporaryDirectory() as d:
             lib = Library(os.path.join(d, "bench.idx"), transcribe_options=opts, show_progress=False)
             report = lib.add(files)
-            wall, rss = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            wall, rss = time.perf_counter() - t0, peak()
             if report.failed:
                 raise SystemExit(f"library failed files: {report.failed}")
             if wer_files:
@@ -187,49 +193,32 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
 
 
 def run_worker(name: str, files: list, wer: bool) -> dict:
-    try:
-        import psutil
-    except ImportError:
-        psutil = None
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = f.name
     cmd = [sys.executable, __file__, "--worker", name, "--out", out, "--files", *files]
     if wer:
         cmd += ["--wer-files", *references()]
-    proc = subprocess.Popen(cmd)
-    tree = 0.0
-    while proc.poll() is None:
-        if psutil is not None:
-            try:
-                p = psutil.Process(proc.pid)
-                tree = max(tree, sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20)
-            except psutil.Error:
-                pass
-        time.sleep(0.1)
-    if proc.returncode:
-        raise SystemExit(f"worker {name} failed with status {proc.returncode}")
+    if subprocess.run(cmd).returncode:
+        raise SystemExit(f"worker {name} failed")
     res = json.loads(Path(out).read_text())
     os.unlink(out)
-    res["tree_mb"] = tree or None
     return res
 
 
 # ---------------------------------------------------------------- main --------------------------
 def table(rows: list, audio: float, base: str) -> str:
-    lines = ["| pipeline | audio s | wall s | audio-s per wall-s | ratio vs baseline | peak RSS MB | tree MB |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| pipeline | audio s | wall s | audio-s per wall-s | ratio vs baseline | peak RSS MB |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
     speed = {r["pipeline"]: audio / r["wall"] for r in rows}
     for r in rows:
-        tree = f"{r['tree_mb']:.0f}" if r.get("tree_mb") else "-"
         lines.append(f"| {r['pipeline']} | {audio:.0f} | {r['wall']:.1f} | {speed[r['pipeline']]:.1f} | "
-                     f"{speed[r['pipeline']] / speed[base]:.2f} | {r['rss_mb']:.0f} | {tree} |")
+                     f"{speed[r['pipeline']] / speed[base]:.2f} | {r['rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
 def median_rows(runs: dict) -> list:
     return [{"pipeline": p, "wall": statistics.median(r["wall"] for r in rs),
              "rss_mb": statistics.median(r["rss_mb"] for r in rs),
-             "tree_mb": statistics.median(r["tree_mb"] or 0 for r in rs),
              "walls": [round(r["wall"], 2) for r in rs]} for p, rs in runs.items()]
 
 

@@ -10,7 +10,10 @@ __all__ = ["Word", "Segment", "Window", "Hit", "FileResult", "FileFailure", "Add
 
 @dataclass(frozen=True)
 class Word:
-    """One recognised word with its time span in seconds from the start of the file."""
+    """One recognised word with its time span in seconds from the start of the file.
+
+    ``text`` is spelled as the recogniser returned it, with its leading space when it starts a
+    new word (Whisper's tokens: " cold", "-hearted"), so joining texts restores the sentence."""
 
     start: float
     end: float

@@ -23,8 +23,8 @@ class Sentence:
 
 
 def _join(words: Sequence[Word]) -> str:
-    text = " ".join(w.text for w in words)
-    return re.sub(r"\s+([,.?!;:%])", r"\1", text).strip()
+    """Words as Whisper spells them carry their own leading space ("cold" "-hearted")."""
+    return " ".join("".join(w.text for w in words).split())
 
 
 def sentences(segments: Iterable[Segment], options: Optional[WindowOptions] = None) -> List[Sentence]:

@@ -17,7 +17,7 @@ from conftest import LIBRIVOX
 
 
 def _segment(start: float, text: str, step: float = 0.4) -> Segment:
-    words = tuple(Word(start + i * step, start + i * step + 0.3, w) for i, w in enumerate(text.split()))
+    words = tuple(Word(start + i * step, start + i * step + 0.3, " " + w) for i, w in enumerate(text.split()))
     return Segment(words[0].start, words[-1].end, text, words)
 
 
@@ -32,6 +32,13 @@ def test_windows_are_sentence_aligned_bounded_and_overlap_by_one_sentence():
         assert b.start < a.end  # overlap: the last sentence of a starts b
         assert a.text.split(". ")[-1] == b.text.split(". ")[0] + "." or b.text.startswith(a.text.split(". ")[-1][:-1])
     assert windows[0].start == segs[0].start and windows[-1].end == segs[-1].end
+
+
+def test_window_text_keeps_whisper_spelling():
+    words = (Word(0, 0.5, " It's"), Word(0.5, 1, " cold"), Word(1, 1.3, "-hearted"), Word(1.3, 2, " and"),
+             Word(2, 2.5, " ill"), Word(2.5, 3, "-disposed."))
+    (window,) = make_windows([Segment(0, 3, "x", words)])
+    assert window.text == "It's cold-hearted and ill-disposed."
 
 
 def test_long_pause_starts_a_new_window_without_overlap():

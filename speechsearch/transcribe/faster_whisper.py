@@ -95,7 +95,7 @@ class FasterWhisperTranscriber:
                 continue
             if s.no_speech_prob > o.no_speech_threshold and s.avg_logprob < o.log_prob_threshold:
                 continue
-            words = tuple(Word(w.start, w.end, w.word.strip(), w.probability) for w in (s.words or ())
+            words = tuple(Word(w.start, w.end, w.word, w.probability) for w in (s.words or ())
                           if w.word.strip())
             out.append(Segment(s.start, s.end, text, words, s.avg_logprob, s.no_speech_prob))
         return out, info.language
