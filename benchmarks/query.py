@@ -12,7 +12,7 @@ running every pipeline in turn so that machine noise hits all of them alike:
   lib.search           the whole call: checks, one-thread MiniLM query embedding, Chroma query for
                        k*3+10 candidates, ready-file filter (SQLite), collapse of overlaps
   encode_query         the library's query embedding alone
-  store.query n=40     the library's Chroma query alone (precomputed vector)
+  store.query n=24     the library's Chroma query alone (precomputed vector)
   chroma.query         BASELINE: plain ``collection.query(n_results=10)``, precomputed vector
   MiniLM + chroma      what a hand-glued pipeline does: ``SentenceTransformer.encode`` (default
                        threads) + ``collection.query(n_results=10)``
@@ -154,7 +154,7 @@ def main() -> None:
         print(f"{size} rows (both collections) in {build_s:.0f} s; timing {a.queries} queries", flush=True)
 
         exact = [np.argpartition(-(all_vecs @ v), 10)[:10] for v in qvecs]
-        lat: dict = {name: [] for name in ("lib.search", "encode_query", "store.query n=40", "chroma.query",
+        lat: dict = {name: [] for name in ("lib.search", "encode_query", "store.query n=24", "chroma.query",
                                            "MiniLM + chroma", "chroma defaults")}
         rec: dict = {name: [] for name in ("lib.search", "chroma.query", "MiniLM + chroma", "chroma defaults")}
         for qi, (q, v) in enumerate(zip(qtexts, qvecs)):
@@ -162,7 +162,7 @@ def main() -> None:
             steps = [
                 ("lib.search", lambda: [hh.id for hh in lib.search(q, k=10)]),
                 ("encode_query", lambda: embedder.encode_query(q)),
-                ("store.query n=40", lambda: store.query(v, n=40)),
+                ("store.query n=24", lambda: store.query(v, n=24)),
                 ("chroma.query", lambda: col.query(query_embeddings=[v], n_results=10)["ids"][0]),
                 ("MiniLM + chroma", lambda: col.query(query_embeddings=st_model.encode([q]), n_results=10)["ids"][0]),
                 ("chroma defaults", lambda: dcol.query(query_embeddings=[v], n_results=10)["ids"][0]),

@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
+from . import lexical
 from .errors import StoreError
 from .types import FileInfo, Window
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: FTS5 lexical index over windows
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,11 +69,15 @@ class Catalog:
                              "point Library at another directory") from e
         self._lock = threading.RLock()
         version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
-        elif int(version) > SCHEMA_VERSION:
+        if version is not None and int(version) > SCHEMA_VERSION:
             raise StoreError(f"{self.path.parent}: index format {version} is newer than this "
                              f"speechsearch understands ({SCHEMA_VERSION}); upgrade speechsearch")
+        with self._lock:
+            lexical.ensure_schema(self._db)  # also builds it for indexes made before it existed
+        if version is None:
+            self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
+        elif int(version) < SCHEMA_VERSION:
+            self.set_meta({"schema_version": str(SCHEMA_VERSION)})
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Optional[str]:
@@ -151,6 +156,19 @@ class Catalog:
 
     def has_windows(self) -> bool:
         return self._db.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0] == 1
+
+    def lexical(self, query: str, n: int) -> List[tuple]:
+        """BM25 matches over window texts: (id, score), best first."""
+        return lexical.bm25_search(self._db, query, n)
+
+    def windows_by_id(self, ids: Sequence[str]) -> Dict[str, tuple]:
+        """id -> (path, start, end, text, channel) for the given window ids."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(
+            f'SELECT id, path, start, "end", text, channel FROM windows WHERE id IN ({marks})', list(ids))
+        return {r[0]: r[1:] for r in rows}
 
     def count_windows(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])

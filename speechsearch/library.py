@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._log import logger
 from .audio import DECODERS
@@ -14,7 +14,8 @@ from .errors import InvalidInputError, ModelMismatchError, NotIndexedError, Stor
 from .ingest import Pipeline, check_metadata, ingest, update_metadata
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
-from .search import nearest
+from .fusion import FusionOptions
+from .search import text_search
 from .store import ChromaStore
 from .transcribe import get_transcriber
 from .types import AddReport, FileInfo, Hit
@@ -49,6 +50,7 @@ class Library:
         vad: Union[VadOptions, Mapping[str, Any], None] = None,
         windows: Union[WindowOptions, Mapping[str, Any], None] = None,
         decoder: str = "auto",
+        fusion: Union[FusionOptions, Mapping[str, Any], None] = None,
         show_progress: bool = False,
     ):
         self.path = Path(os.path.abspath(os.fspath(path)))
@@ -61,6 +63,7 @@ class Library:
         if decoder not in DECODERS:
             raise InvalidInputError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
         self.show_progress = show_progress
+        self.fusion = coerce(FusionOptions, fusion)
         self._catalog = Catalog(self.path / "catalog.sqlite3")
         self._store = ChromaStore(self.path / "chroma")
 
@@ -149,11 +152,14 @@ class Library:
         update_metadata(self._catalog, self._store, target, check_metadata(metadata))
 
     # -- reading ------------------------------------------------------------------------------
-    def search(self, query: str, k: int = 10, where: Optional[Dict[str, Any]] = None) -> List[Hit]:
+    def search(self, query: str, k: int = 10, where: Optional[Dict[str, Any]] = None,
+               signals: Sequence[str] = ("text", "lexical")) -> List[Hit]:
         """The `k` best moments for a natural-language `query`, best first.
 
-        Overlapping windows of the same moment are collapsed into the best one. `where` is a
-        Chroma metadata filter (e.g. ``{"agent": "A12"}``).
+        Dense sentence similarity and lexical (BM25) matches are fused (see `FusionOptions`);
+        ``hit.scores`` shows each signal's raw score. Overlapping windows of the same moment are
+        collapsed into the best one. `where` is a Chroma metadata filter (e.g.
+        ``{"agent": "A12"}``). `signals` picks a subset, e.g. ``("text",)`` for dense only.
         """
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
@@ -161,10 +167,11 @@ class Library:
             raise InvalidInputError("query is empty; type some words to search for")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        signals = _check_signals(signals, ("text", "lexical"))
         if not self._catalog.has_windows():
             return []
         vector = self._pipeline.embedder.encode_query(query.strip())
-        return nearest(self._store, self._catalog, vector, k, where)
+        return text_search(self._store, self._catalog, query, vector, k, where, self.fusion, signals)
 
     def files(self) -> List[FileInfo]:
         """Every indexed file with its status, duration, window count, models and metadata."""
@@ -199,3 +206,11 @@ class Library:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[str, ...]:
+    chosen = (signals,) if isinstance(signals, str) else tuple(signals)
+    bad = [s for s in chosen if s not in allowed]
+    if not chosen or bad:
+        raise InvalidInputError(f"signals must be a non-empty subset of {allowed}, got {signals!r}")
+    return chosen

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -93,6 +93,20 @@ class ChromaStore:
         return [StoredHit(i, float(d), t or "", dict(m or {}))
                 for i, d, t, m in zip(res["ids"][0], res["distances"][0], res["documents"][0],
                                       res["metadatas"][0])]
+
+    def get(self, ids: Sequence[str], where: Optional[Dict[str, Any]] = None,
+            embeddings: bool = False) -> Dict[str, Tuple[StoredHit, Optional[np.ndarray]]]:
+        """Rows by id (those matching `where`, if given): id -> (row, embedding or None)."""
+        if not ids:
+            return {}
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        res = self.collection.get(ids=list(ids), where=where, include=include)
+        embs = res.get("embeddings") if embeddings else None
+        out = {}
+        for n, i in enumerate(res["ids"]):
+            row = StoredHit(i, 0.0, res["documents"][n] or "", dict(res["metadatas"][n] or {}))
+            out[i] = (row, None if embs is None else np.asarray(embs[n], np.float32))
+        return out
 
     def close(self) -> None:
         with self._lock:

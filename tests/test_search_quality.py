@@ -80,7 +80,23 @@ def test_hold_music_is_not_transcribed(indexed, calls):
 
 
 @pytest.mark.parametrize("query", ["refund", "Thanks for holding"])
-def test_hits_carry_file_and_times(indexed, query):
+def test_hits_carry_file_times_and_signal_scores(indexed, query):
     for h in indexed.search(query, k=3):
-        assert h.path.startswith("/") and h.end > h.start >= 0 and h.text and -1 <= h.score <= 1
-        assert h.scores["text"] == pytest.approx(h.score)
+        assert h.path.startswith("/") and h.end > h.start >= 0 and h.text
+        assert "text" in h.scores and set(h.scores) <= {"text", "lexical"}
+    dense = indexed.search(query, k=5, signals=("text",))
+    assert [h.score for h in dense] == sorted((h.score for h in dense), reverse=True)
+    assert [h.scores["text"] for h in dense] == sorted((h.scores["text"] for h in dense), reverse=True)
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("order 47291", "refund-call.mp3"),
+    ("account 33815", "cancel-subscription-call.mp3"),
+    ("Rachel Bennett", "cancel-subscription-call.mp3"),
+])
+def test_exact_numbers_and_names_are_found_by_the_lexical_signal(indexed, query, expected):
+    lexical = indexed.search(query, k=3, signals=("lexical",))
+    assert lexical and lexical[0].path.endswith(expected) and lexical[0].scores["lexical"] > 0
+    fused = indexed.search(query, k=3)
+    assert fused[0].path.endswith(expected)
+    assert fused[0].scores["lexical"] > 0

@@ -1,0 +1,92 @@
+"""Fusion of ranking signals (dense text, lexical BM25, acoustic, voice): pure functions.
+
+Each signal gives a score per candidate window (higher is better). Three ways to combine them:
+
+- ``"calibrated"`` (default): each signal's raw score is mapped with a fixed per-signal affine
+  scale, ``(x - lo) / (hi - lo)``, whose ``lo``/``hi`` were measured on the dev set (where
+  non-relevant and relevant scores sit, so most scores land in [0, 1]), then blended with
+  weights. Scores stay comparable across queries, so a score threshold means the same thing
+  everywhere, and one signal alone ranks exactly as its raw score does.
+- ``"minmax"``: the same blend after per-query min-max normalisation (txtai's hybrid search).
+- ``"rrf"``: reciprocal rank fusion, ``sum_s w_s / (rrf_k + rank_s)``; ignores score scales.
+
+Cosine scores are used throughout: for the unit vectors stored here, Chroma's squared L2
+distance is ``2 - 2 cos``, so either ranks the same; we combine similarities, not distances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+__all__ = ["FusionOptions", "normalise", "fuse", "METHODS", "SIGNALS"]
+
+METHODS = ("calibrated", "minmax", "rrf")
+SIGNALS = ("text", "lexical", "acoustic", "voice")
+
+
+def _default_weights() -> Dict[str, float]:
+    return {"text": 1.0, "lexical": 0.3, "acoustic": 1.0, "voice": 1.0}
+
+
+def _default_scales() -> Dict[str, Tuple[float, float]]:
+    # (lo, hi) per signal: raw scores at or below lo count 0, at or above hi count 1.
+    return {"text": (0.1, 0.7), "lexical": (0.0, 12.0), "acoustic": (0.5, 1.0), "voice": (0.5, 1.0)}
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    """How signals are combined. Defaults were chosen on the dev set (docs/evaluation.md)."""
+
+    method: str = "calibrated"
+    weights: Mapping[str, float] = field(default_factory=_default_weights)
+    scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_scales)
+    rrf_k: int = 60
+    candidates: int = 50  # windows fetched per signal before fusing
+
+
+def normalise(scores: Mapping[str, float], method: str, signal: str,
+              options: FusionOptions) -> Dict[str, float]:
+    """Map one signal's raw scores (id -> score) onto [0, 1] by `method`."""
+    if not scores:
+        return {}
+    if method == "minmax":
+        lo, hi = min(scores.values()), max(scores.values())
+    else:
+        lo, hi = options.scales.get(signal, (0.0, 1.0))
+    if hi <= lo:
+        return {i: (1.0 if s >= hi else 0.0) for i, s in scores.items()}
+    return {i: (s - lo) / (hi - lo) for i, s in scores.items()}
+
+
+def fuse(signals: Mapping[str, Mapping[str, float]], options: Optional[FusionOptions] = None,
+         ) -> List[Tuple[str, float]]:
+    """Combine per-signal scores (signal -> {id: raw score}) into one ranking, best first.
+
+    A candidate missing from a signal gets nothing from it (as if it scored that signal's
+    ``lo``). Signals with weight 0 are ignored. The fused score of "calibrated" and "minmax" is a
+    weighted mean of the normalised scores.
+    """
+    o = options or FusionOptions()
+    if o.method not in METHODS:
+        raise ValueError(f"unknown fusion method {o.method!r}; choose one of {METHODS}")
+    active = {s: v for s, v in signals.items() if o.weights.get(s, 0.0) > 0}
+    ids = {i for v in active.values() for i in v}
+    total: Dict[str, float] = {i: 0.0 for i in ids}
+    if o.method == "rrf":
+        for s, scores in active.items():
+            ranked = sorted(scores, key=lambda i: -scores[i])
+            for rank, i in enumerate(ranked, 1):
+                total[i] += o.weights[s] / (o.rrf_k + rank)
+    else:
+        wsum = sum(o.weights[s] for s in active) or 1.0
+        for s, scores in active.items():
+            for i, x in normalise(scores, o.method, s, o).items():
+                total[i] += o.weights[s] * x / wsum
+    return sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def restrict(options: FusionOptions, signals: Sequence[str]) -> FusionOptions:
+    """The same options with every signal outside `signals` switched off (single-signal runs)."""
+    weights = {s: (options.weights.get(s, 0.0) or 1.0) if s in signals else 0.0 for s in SIGNALS}
+    return FusionOptions(options.method, weights, options.scales, options.rrf_k, options.candidates)
