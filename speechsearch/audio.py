@@ -284,3 +284,58 @@ def block_iter_with_time(blocks: Iterator[np.ndarray]) -> Iterator[Tuple[float, 
     for b in blocks:
         yield offset / SAMPLE_RATE, b
         offset += len(b)
+
+
+MIN_CLIP_SECONDS = 0.3
+MAX_CLIP_SECONDS = 30.0
+
+
+def load_clip(clip: object, sample_rate: Optional[int] = None, decoder: str = "auto") -> np.ndarray:
+    """A query clip as 16 kHz mono float32: from a path, the bytes of an audio file, a float array
+    with `sample_rate`, or an ``(array, sample_rate)`` tuple. Only the first 30 s are kept.
+
+    Raises AudioError for a file that cannot be decoded and InvalidInputError for a clip that is
+    shorter than 0.3 s or silent."""
+    name = "clip"
+    if isinstance(clip, tuple) and len(clip) == 2:
+        clip, sample_rate = clip
+    if isinstance(clip, (bytes, bytearray, memoryview)):
+        with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
+            tmp.write(bytes(clip))
+            tmp.flush()
+            audio = decode(tmp.name, decoder, MAX_CLIP_SECONDS)
+    elif isinstance(clip, (str, os.PathLike)):
+        name = os.fspath(clip)
+        audio = decode(name, decoder, MAX_CLIP_SECONDS)
+    elif isinstance(clip, np.ndarray):
+        if not sample_rate or sample_rate <= 0:
+            raise InvalidInputError("an audio array needs its sample_rate, e.g. search_audio(a, sample_rate=16000)")
+        a = np.asarray(clip, np.float32)
+        if a.ndim == 2:  # (samples, channels) or (channels, samples): mix down
+            a = a.mean(axis=1 if a.shape[1] < a.shape[0] else 0)
+        if a.ndim != 1:
+            raise InvalidInputError(f"an audio array must be 1-D or 2-D, got shape {clip.shape}")
+        if np.issubdtype(clip.dtype, np.integer):
+            a = a / float(np.iinfo(clip.dtype).max)
+        if sample_rate != SAMPLE_RATE:
+            from math import gcd
+
+            from scipy.signal import resample_poly
+
+            g = gcd(int(sample_rate), SAMPLE_RATE)
+            a = resample_poly(a, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
+        audio = a
+    else:
+        raise InvalidInputError(f"clip must be a path, bytes, or a numpy array, got {type(clip).__name__}")
+    audio = audio[: int(MAX_CLIP_SECONDS * SAMPLE_RATE)]
+    seconds = len(audio) / SAMPLE_RATE
+    if seconds < MIN_CLIP_SECONDS:
+        raise InvalidInputError(f"{name}: the clip lasts {seconds:.2f} s; query clips need at least "
+                                f"{MIN_CLIP_SECONDS} s of speech")
+    from .options import VadOptions
+    from .segment import speech_regions
+
+    if float(np.abs(audio).max()) < 1e-4 or not speech_regions(audio, VadOptions(min_speech_ms=100)):
+        raise InvalidInputError(f"{name}: no speech found in the clip; query-by-example needs a clip "
+                                "of someone speaking")
+    return audio

@@ -22,7 +22,7 @@ from .types import FileInfo, Window
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2  # 2: FTS5 lexical index over windows
+SCHEMA_VERSION = 3  # 2: FTS5 lexical index over windows; 3: files.acoustic
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS files (
     models TEXT NOT NULL DEFAULT '{}',
     metadata TEXT NOT NULL DEFAULT '{}',
     warnings TEXT NOT NULL DEFAULT '[]',
-    transcript TEXT NOT NULL DEFAULT '[]'
+    transcript TEXT NOT NULL DEFAULT '[]',
+    acoustic INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS windows (
     id TEXT PRIMARY KEY,
@@ -74,6 +75,9 @@ class Catalog:
                              f"speechsearch understands ({SCHEMA_VERSION}); upgrade speechsearch")
         with self._lock:
             lexical.ensure_schema(self._db)  # also builds it for indexes made before it existed
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
+            if "acoustic" not in columns:
+                self._db.execute("ALTER TABLE files ADD COLUMN acoustic INTEGER NOT NULL DEFAULT 0")
         if version is None:
             self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
         elif int(version) < SCHEMA_VERSION:
@@ -116,7 +120,8 @@ class Catalog:
 
     def finish_file(self, path: str, hash: str, *, duration: float, ids: Sequence[str],
                     windows: Sequence[Window], language: Optional[str], models: Dict[str, str],
-                    metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict]) -> None:
+                    metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict],
+                    acoustic: bool = False) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
@@ -125,9 +130,10 @@ class Catalog:
                 [(i, path, w.start, w.end, w.text, w.channel) for i, w in zip(ids, windows)])
             self._db.execute(
                 "UPDATE files SET hash=?, status='ready', duration=?, segments=?, added_at=?, "
-                "language=?, models=?, metadata=?, warnings=?, transcript=? WHERE path=?",
+                "language=?, models=?, metadata=?, warnings=?, transcript=?, acoustic=? WHERE path=?",
                 (hash, duration, len(windows), _now(), language, json.dumps(models),
-                 json.dumps(metadata), json.dumps(list(warnings)), json.dumps(transcript), path))
+                 json.dumps(metadata), json.dumps(list(warnings)), json.dumps(transcript), int(acoustic),
+                 path))
 
     def window_rows(self, path: str) -> List[tuple]:
         """(id, start, end, channel) of each window of `path`, in time order."""
@@ -153,6 +159,23 @@ class Catalog:
         rows = self._db.execute(
             f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({marks})", paths)
         return dict(rows.fetchall())
+
+    def without_acoustic(self) -> List[str]:
+        """Ready files that have no acoustic vectors yet (indexed before they existed)."""
+        return [r[0] for r in self._db.execute(
+            "SELECT path FROM files WHERE status='ready' AND acoustic=0 ORDER BY path")]
+
+    def set_acoustic(self, path: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE files SET acoustic=1 WHERE path=?", (path,))
+
+    def transcript(self, path: str) -> List[dict]:
+        row = self._db.execute("SELECT transcript FROM files WHERE path=?", (path,)).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def has_acoustic(self) -> bool:
+        return self._db.execute("SELECT EXISTS (SELECT 1 FROM files WHERE acoustic=1 AND segments>0)"
+                                ).fetchone()[0] == 1
 
     def has_windows(self) -> bool:
         return self._db.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0] == 1

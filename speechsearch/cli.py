@@ -103,6 +103,24 @@ def cmd_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, load_qrels
+
+    qrels = load_qrels(args.qrels)
+    index = args.index or str(qrels.path.parent / ".speechsearch-eval.idx")
+    modes = ("fused", "text", "lexical", "acoustic") if args.compare else ("fused",)
+    with Library(index, show_progress=not args.no_progress and not args.json) as lib:
+        report = evaluate(lib, qrels, modes=modes, k=args.k, threshold=args.threshold)
+    if report.add_report is not None and report.add_report.failed:
+        print(report.add_report.summary(), file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"qrels: {qrels.path}  index: {index}  queries: {len(qrels.queries)}  k: {args.k}")
+        print(report.table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", default=_index_default(), metavar="DIR",
@@ -137,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="remove files (or every file under a folder)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("eval", help="measure search quality on labelled queries (a qrels file)")
+    p.add_argument("qrels", metavar="QRELS.json")
+    p.add_argument("--index", default=None, metavar="DIR",
+                   help="index to evaluate; the qrels' files are added to it (default: "
+                        ".speechsearch-eval.idx beside the qrels file)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    p.add_argument("--compare", action="store_true",
+                   help="also run each signal alone (text, lexical, acoustic) beside the fused ranker")
+    p.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="score threshold for precision/recall/F1 (default 0.5)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar while indexing")
+    p.add_argument("--json", action="store_true", help="print metrics and per-query outcomes as JSON")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

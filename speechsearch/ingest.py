@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ._log import logger
-from .audio import file_hash, iter_audio_files, iter_blocks, probe
+from .audio import SAMPLE_RATE, file_hash, iter_audio_files, iter_blocks, probe
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .errors import (
@@ -33,7 +33,7 @@ from .segment import iter_speech
 from .store import RESERVED_KEYS, ChromaStore
 from .transcribe import Transcriber
 from .types import AddReport, FileFailure, FileResult, Segment, Window, Word
-from .windows import make_windows
+from .windows import make_windows, sentences
 
 __all__ = ["Pipeline", "Processed", "collect_paths", "process_file", "commit_file", "ingest",
            "RESERVED_KEYS", "check_metadata"]
@@ -42,6 +42,7 @@ __all__ = ["Pipeline", "Processed", "collect_paths", "process_file", "commit_fil
 _FATAL = (MissingToolError, MissingDependencyError, ModelError, StoreError)
 
 Progress = Callable[[float], None]
+MIN_UNIT_SAMPLES = SAMPLE_RATE  # acoustic units shorter than 1 s are widened to 1 s
 
 
 @dataclass
@@ -53,11 +54,15 @@ class Pipeline:
     vad: VadOptions = field(default_factory=VadOptions)
     windows: WindowOptions = field(default_factory=WindowOptions)
     decoder: str = "auto"
+    acoustic: Optional[Any] = None  # an AcousticEmbedder, or None: no acoustic vectors
 
     @property
     def models(self) -> Dict[str, str]:
-        return {"asr_engine": self.transcriber.engine, "asr_model": self.transcriber.model_name,
-                "text_model": self.embedder.model_name}
+        models = {"asr_engine": self.transcriber.engine, "asr_model": self.transcriber.model_name,
+                  "text_model": self.embedder.model_name}
+        if self.acoustic is not None:
+            models["acoustic_model"] = self.acoustic.name
+        return models
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Processed:
     vectors: np.ndarray
     language: Optional[str]
     warnings: List[str]
+    units: List[Tuple[float, float, int]] = field(default_factory=list)  # acoustic: start, end, window
+    unit_vectors: Optional[np.ndarray] = None
 
 
 def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -130,11 +137,17 @@ def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = N
         nonlocal total
         total += seconds
 
+    spans: List[Tuple[float, float]] = []
+    unit_vectors: List[np.ndarray] = []
     blocks = iter_blocks(path, 30.0, pipeline.decoder, warnings)
     for chunk in iter_speech(blocks, pipeline.vad, on_audio=scanned):
         segs, lang = pipeline.transcriber.transcribe(chunk.audio)
         language = language or lang
         segments.extend(_to_file_time(s, chunk) for s in segs)
+        if pipeline.acoustic is not None and segs:
+            chunk_spans, vecs = acoustic_units(chunk, segs, pipeline)
+            spans.extend(chunk_spans)
+            unit_vectors.append(vecs)
         if progress is not None:
             pos = chunk.pieces[-1][1] / 16000 + chunk.pieces[-1][2] / 16000
             if pos > reported:
@@ -153,7 +166,34 @@ def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = N
     vectors = pipeline.embedder.encode([w.text for w in windows])
     if not windows:
         logger.info("%s: no speech found", path)
-    return Processed(duration, segments, windows, vectors, language if segments else None, warnings)
+    units = [(a, b, _best_window(a, b, windows)) for a, b in spans]
+    return Processed(duration, segments, windows, vectors, language if segments else None, warnings,
+                     units, np.concatenate(unit_vectors) if unit_vectors else None)
+
+
+def acoustic_units(chunk: Any, segs: List[Segment], pipeline: Pipeline
+                   ) -> Tuple[List[Tuple[float, float]], np.ndarray]:
+    """Acoustic vectors for the sentences of one speech chunk (cut from the chunk's own audio,
+    so nothing is decoded twice), with their spans mapped back to file time."""
+    spans, clips = [], []
+    for sent in sentences(segs, pipeline.windows):
+        a, b = int(sent.start * SAMPLE_RATE), int(sent.end * SAMPLE_RATE)
+        if b - a < MIN_UNIT_SAMPLES:  # pad very short sentences with their surroundings
+            mid = (a + b) // 2
+            a, b = max(0, mid - MIN_UNIT_SAMPLES // 2), min(len(chunk.audio), mid + MIN_UNIT_SAMPLES // 2)
+        clips.append(chunk.audio[a:b])
+        spans.append((chunk.to_file_time(a / SAMPLE_RATE), chunk.to_file_time(b / SAMPLE_RATE, True)))
+    return spans, pipeline.acoustic.embed_many(clips)
+
+
+def _best_window(start: float, end: float, windows: List[Window]) -> int:
+    """Index of the window that overlaps [start, end] most (-1 when none does)."""
+    best, best_overlap = -1, 0.0
+    for i, w in enumerate(windows):
+        overlap = min(end, w.end) - max(start, w.start)
+        if overlap > best_overlap:
+            best, best_overlap = i, overlap
+    return best
 
 
 def _to_file_time(seg: Segment, chunk: Any) -> Segment:
@@ -164,28 +204,81 @@ def _to_file_time(seg: Segment, chunk: Any) -> Segment:
     return Segment(start, max(end, start), seg.text, words, seg.avg_logprob, seg.no_speech_prob, seg.channel)
 
 
+def store_units(acoustic_store: ChromaStore, path: str, hash: str, ids: List[str],
+                units: List[Tuple[float, float, int]], vectors: np.ndarray, windows: List[Window]) -> None:
+    """Write acoustic vectors, each keyed to the window it falls in."""
+    keep = [n for n, u in enumerate(units) if u[2] >= 0]
+    rows = [(f"{ids[units[n][2]]}-a{n:04d}", {"path": path, "file_hash": hash, "start": float(units[n][0]),
+             "end": float(units[n][1]), "channel": windows[units[n][2]].channel, "window_id": ids[units[n][2]]})
+            for n in keep]
+    acoustic_store.upsert([r[0] for r in rows], vectors[keep], [""] * len(rows), [r[1] for r in rows])
+
+
+def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, pipeline: Pipeline) -> None:
+    """Add acoustic vectors to an indexed file from its stored transcript, decoding the audio
+    once more (streamed) to cut each sentence out of it."""
+    known = catalog.get_file(path)
+    if known is None:
+        raise InvalidInputError(f"{path}: not in the index")
+    if not os.path.exists(path) or file_hash(path) != known.hash:
+        raise AudioError(path, "the file is missing or changed since it was indexed; add it again")
+    segs = [Segment(s["start"], s["end"], s["text"], tuple(Word(*w) for w in s["words"]))
+            for s in catalog.transcript(path)]
+    sents = sentences(segs, pipeline.windows)
+    rows = catalog.window_rows(path)
+    windows = [Window(start, end, "", channel) for _, start, end, channel in rows]
+    spans, clips = [], []
+    buffer, offset, i = np.zeros(0, np.float32), 0, 0
+    for block in iter_blocks(path, 30.0, pipeline.decoder):
+        buffer = np.concatenate([buffer, block])
+        while i < len(sents) and int(sents[i].end * SAMPLE_RATE) <= offset + len(buffer):
+            a = int(sents[i].start * SAMPLE_RATE) - offset
+            b = int(sents[i].end * SAMPLE_RATE) - offset
+            if b - a < MIN_UNIT_SAMPLES:
+                mid = (a + b) // 2
+                a, b = mid - MIN_UNIT_SAMPLES // 2, mid + MIN_UNIT_SAMPLES // 2
+            clips.append(buffer[max(0, a):max(0, b)])
+            spans.append((sents[i].start, sents[i].end))
+            i += 1
+        keep = int(sents[i].start * SAMPLE_RATE) - offset - SAMPLE_RATE if i < len(sents) else len(buffer)
+        keep = min(max(keep, 0), len(buffer))
+        buffer, offset = buffer[keep:], offset + keep
+    if clips:
+        vectors = pipeline.acoustic.embed_many(clips)
+        units = [(a, b, _best_window(a, b, windows)) for a, b in spans]
+        acoustic_store.delete_path(path)
+        store_units(acoustic_store, path, known.hash, [r[0] for r in rows], units, vectors, windows)
+    catalog.set_acoustic(path)
+
+
 def window_ids(path: str, hash: str, n: int) -> List[str]:
     key = hashlib.blake2b(path.encode("utf-8"), digest_size=8).hexdigest()
     return [f"{key}-{hash[:12]}-{i:05d}" for i in range(n)]
 
 
 def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, processed: Processed,
-                metadata: Dict[str, Any], models: Dict[str, str]) -> None:
+                metadata: Dict[str, Any], models: Dict[str, str],
+                acoustic_store: Optional[ChromaStore] = None) -> None:
     """Replace whatever the index holds for `path` with `processed`."""
     catalog.begin_file(path, hash)
     store.delete_path(path)
+    if acoustic_store is not None:
+        acoustic_store.delete_path(path)
     ids = window_ids(path, hash, len(processed.windows))
     metas = [dict(metadata, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
                   channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"])
              for w in processed.windows]
     store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
+    if acoustic_store is not None and processed.unit_vectors is not None:
+        store_units(acoustic_store, path, hash, ids, processed.units, processed.unit_vectors, processed.windows)
     transcript = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
                    "channel": s.channel,
                    "words": [[round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 3)]
                              for w in s.words]} for s in processed.segments]
     catalog.finish_file(path, hash, duration=processed.duration, ids=ids, windows=processed.windows,
                         language=processed.language, models=models, metadata=metadata,
-                        warnings=processed.warnings, transcript=transcript)
+                        warnings=processed.warnings, transcript=transcript,
+                        acoustic="acoustic_model" in models)
 
 
 def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: Dict[str, Any]) -> None:
@@ -204,7 +297,8 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
 
 
 def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline: Pipeline,
-           metadata: Optional[Dict[str, Any]] = None, progress: Optional[Any] = None) -> AddReport:
+           metadata: Optional[Dict[str, Any]] = None, progress: Optional[Any] = None,
+           acoustic_store: Optional[ChromaStore] = None) -> AddReport:
     """Index every audio file under `paths`. `progress` is a tqdm-like bar counted in seconds of
     audio (``total``, ``update``, ``set_postfix_str``), or None."""
     t0 = time.perf_counter()
@@ -244,7 +338,7 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             progress.set_postfix_str(os.path.basename(f))
         try:
             processed = process_file(f, pipeline, advance if progress is not None else None)
-            commit_file(catalog, store, f, h, processed, meta, pipeline.models)
+            commit_file(catalog, store, f, h, processed, meta, pipeline.models, acoustic_store)
         except _FATAL:
             raise
         except SpeechSearchError as e:

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._log import logger
-from .audio import DECODERS
+from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .errors import InvalidInputError, ModelMismatchError, NotIndexedError, StoreError
-from .ingest import Pipeline, check_metadata, ingest, update_metadata
+from .ingest import Pipeline, backfill_acoustic, check_metadata, ingest, update_metadata
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
 from .fusion import FusionOptions
-from .search import text_search
+from .search import ranked_search
 from .store import ChromaStore
 from .transcribe import get_transcriber
 from .types import AddReport, FileInfo, Hit
@@ -51,6 +51,7 @@ class Library:
         windows: Union[WindowOptions, Mapping[str, Any], None] = None,
         decoder: str = "auto",
         fusion: Union[FusionOptions, Mapping[str, Any], None] = None,
+        acoustic: Any = "auto",
         show_progress: bool = False,
     ):
         self.path = Path(os.path.abspath(os.fspath(path)))
@@ -66,8 +67,10 @@ class Library:
         self.fusion = coerce(FusionOptions, fusion)
         self._catalog = Catalog(self.path / "catalog.sqlite3")
         self._store = ChromaStore(self.path / "chroma")
+        self._acoustic_store = ChromaStore(self.path / "chroma", collection="acoustic")
 
-        recorded = {k: self._catalog.get_meta(k) for k in ("asr_engine", "asr_model", "text_model")}
+        recorded = {k: self._catalog.get_meta(k)
+                    for k in ("asr_engine", "asr_model", "text_model", "acoustic_model")}
         model = self._check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER)
         text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                        DEFAULT_TEXT_MODEL)
@@ -78,6 +81,7 @@ class Library:
             vad=coerce(VadOptions, vad),
             windows=coerce(WindowOptions, windows),
             decoder=decoder,
+            acoustic=self._choose_acoustic(acoustic, recorded["acoustic_model"]),
         )
         engine = self._pipeline.transcriber.engine
         if recorded["asr_engine"] is not None and recorded["asr_engine"] != engine:
@@ -86,6 +90,26 @@ class Library:
                 "open it with that engine or index into a new directory")
         self.options = {"transcribe": as_dict(options), "vad": as_dict(self._pipeline.vad),
                         "windows": as_dict(self._pipeline.windows), "decoder": decoder}
+
+    def _choose_acoustic(self, acoustic: Any, recorded: Optional[str]) -> Any:
+        """The acoustic embedder for this index: "auto" keeps what built it (the default model for
+        a new index; none for an index made before acoustic vectors, until `reindex_acoustic`),
+        False or None switches it off, a name or an instance must match what built it."""
+        from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder
+
+        if acoustic is False or acoustic is None:
+            return None
+        if acoustic == "auto":
+            if recorded is None and self._catalog.files():
+                logger.info("%s has no acoustic vectors; `speechsearch reindex --acoustic` adds them", self.path)
+                return None
+            return get_acoustic_embedder(recorded or DEFAULT_ACOUSTIC)
+        embedder = get_acoustic_embedder(acoustic)
+        if recorded is not None and embedder.name != recorded:
+            raise ModelMismatchError(
+                f"{self.path} was built with acoustic model {recorded!r}, not {embedder.name!r}; "
+                "open it without naming one, or index into a new directory")
+        return embedder
 
     def _check_model(self, key: str, asked: Optional[str], to_id: Any, recorded: Optional[str],
                      default: str) -> str:
@@ -120,7 +144,7 @@ class Library:
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
             report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
-                            meta, bar)
+                            meta, bar, self._acoustic_store)
         finally:
             if bar is not None:
                 bar.close()
@@ -129,8 +153,11 @@ class Library:
         return report
 
     def _record_models(self) -> None:
+        models = self._pipeline.models
         if self._catalog.get_meta("text_model") is None:
-            self._catalog.set_meta(self._pipeline.models)
+            self._catalog.set_meta(models)
+        elif "acoustic_model" in models and self._catalog.get_meta("acoustic_model") is None:
+            self._catalog.set_meta({"acoustic_model": models["acoustic_model"]})
 
     def remove(self, path: PathLike) -> int:
         """Remove a file, or every indexed file under a folder. Returns the number of files removed."""
@@ -141,6 +168,7 @@ class Library:
         for info in infos:
             self._catalog.begin_file(info.path, info.hash)  # searches stop seeing it at once
             self._store.delete_path(info.path)
+            self._acoustic_store.delete_path(info.path)
             self._catalog.remove_file(info.path)
         return len(infos)
 
@@ -171,7 +199,62 @@ class Library:
         if not self._catalog.has_windows():
             return []
         vector = self._pipeline.embedder.encode_query(query.strip())
-        return text_search(self._store, self._catalog, query, vector, k, where, self.fusion, signals)
+        return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion, signals=signals,
+                             text=query, text_vector=vector)
+
+    def search_audio(self, clip: Any, k: int = 10, where: Optional[Dict[str, Any]] = None, *,
+                     sample_rate: Optional[int] = None, mode: str = "content",
+                     signals: Optional[Sequence[str]] = None) -> List[Hit]:
+        """Query by example: the `k` moments most like `clip`, best first.
+
+        `clip` is a file path, the bytes of an audio file, or a float array (then give
+        `sample_rate`; a ``(array, sample_rate)`` tuple works too). The clip is transcribed and
+        embedded as text, embedded acoustically, and the signals are fused; ``hit.scores`` shows
+        each one. A clip must hold at least 0.3 s of speech; only its first 30 s are used.
+        """
+        if mode != "content":
+            raise InvalidInputError(f"unknown mode {mode!r}; choose 'content'")
+        allowed = ("text", "lexical", "acoustic")
+        chosen = _check_signals(signals if signals is not None else allowed, allowed)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        audio = load_clip(clip, sample_rate, self._pipeline.decoder)
+        if self._pipeline.acoustic is None or not self._catalog.has_acoustic():
+            if signals is not None and "acoustic" in chosen:
+                raise StoreError(f"{self.path} holds no acoustic vectors (it was built before they "
+                                 "existed or with acoustic=False); run `speechsearch reindex --acoustic` "
+                                 "or Library.reindex_acoustic() to add them")
+            chosen = tuple(s for s in chosen if s != "acoustic")
+            if not chosen:
+                return []
+        if not self._catalog.has_windows():
+            return []
+        text, text_vector, acoustic_vector = "", None, None
+        if "text" in chosen or "lexical" in chosen:
+            segments, _ = self._pipeline.transcriber.transcribe(audio)
+            text = " ".join(s.text for s in segments).strip()
+            if text and "text" in chosen:
+                text_vector = self._pipeline.embedder.encode_query(text)
+        if "acoustic" in chosen:
+            acoustic_vector = self._pipeline.acoustic.embed(audio)
+        return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion,
+                             signals=chosen, text=text, text_vector=text_vector,
+                             acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector)
+
+    def reindex_acoustic(self) -> int:
+        """Add acoustic vectors to files indexed without them (an index built before they
+        existed). Transcripts are reused, only the audio is decoded again. Returns the number of
+        files done."""
+        if self._pipeline.acoustic is None:
+            from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder
+
+            self._pipeline.acoustic = get_acoustic_embedder(DEFAULT_ACOUSTIC)
+        self._catalog.set_meta({"acoustic_model": self._pipeline.acoustic.name})
+        done = 0
+        for path in self._catalog.without_acoustic():
+            backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
+            done += 1
+        return done
 
     def files(self) -> List[FileInfo]:
         """Every indexed file with its status, duration, window count, models and metadata."""

@@ -1,8 +1,15 @@
-"""Ranking at query time: gather candidates per signal, fuse them, drop rows of files that are
-not fully indexed, and collapse overlapping windows of the same moment."""
+"""Ranking at query time: gather candidate windows per signal, complete every candidate's scores,
+fuse them, drop rows of files that are not fully indexed, and collapse overlapping windows.
+
+Signals, all scored per window (higher is better):
+  text      cosine similarity of the query text (or a clip's transcript) to the window text
+  lexical   BM25 of the query words in the window text
+  acoustic  the best cosine similarity between the clip and the window's sentences (CNN vectors)
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
@@ -12,48 +19,84 @@ from .fusion import FusionOptions, fuse, restrict
 from .store import RESERVED_KEYS, ChromaStore, StoredHit
 from .types import Hit
 
-__all__ = ["text_search", "to_hits", "collapse", "hit_from_row"]
+__all__ = ["Candidates", "ranked_search", "to_hits", "collapse", "hit_from_row"]
 
 
-def text_search(store: ChromaStore, catalog: Catalog, query: str, vector: np.ndarray, k: int,
-                where: Optional[Dict[str, Any]] = None, fusion: Optional[FusionOptions] = None,
-                signals: Sequence[str] = ("text", "lexical")) -> List[Hit]:
-    """Dense (MiniLM cosine) and lexical (BM25) candidates for `query`, fused, best first."""
+@dataclass
+class Candidates:
+    """Candidate windows and their raw score per signal."""
+
+    rows: Dict[str, StoredHit] = field(default_factory=dict)
+    scores: Dict[str, Dict[str, float]] = field(default_factory=dict)
+
+    def signal(self, name: str) -> Dict[str, float]:
+        return self.scores.setdefault(name, {})
+
+
+def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Optional[Dict[str, Any]] = None,
+                  fusion: Optional[FusionOptions] = None, signals: Sequence[str] = ("text", "lexical"),
+                  text: str = "", text_vector: Optional[np.ndarray] = None,
+                  acoustic_store: Optional[ChromaStore] = None,
+                  acoustic_vector: Optional[np.ndarray] = None) -> List[Hit]:
+    """Gather candidates from each active signal, complete their scores, fuse, return top `k`."""
     options = restrict(fusion or FusionOptions(), signals)
+    on = {s for s in signals if options.weights.get(s, 0) > 0}
     n = max(options.candidates, 3 * k + 10)
-    rows: Dict[str, StoredHit] = {}
-    dense: Dict[str, float] = {}
-    if options.weights.get("text", 0) > 0 or options.weights.get("lexical", 0) > 0:
-        for row in store.query(vector, n=n, where=where):
-            rows[row.id] = row
-            dense[row.id] = 1.0 - row.distance
-    lexical: Dict[str, float] = {}
-    if options.weights.get("lexical", 0) > 0:
-        lexical = dict(catalog.lexical(query, n))
-        missing = [i for i in lexical if i not in rows]
-        fetched = store.get(missing, where=where, embeddings=True)
-        for i in missing:
-            if i not in fetched:  # filtered out by `where`
-                del lexical[i]
-                continue
-            row, emb = fetched[i]
-            rows[i] = row
-            dense[i] = float(np.dot(vector, emb))
-    ranked = fuse({"text": dense, "lexical": lexical}, options)
-    raw = {"text": dense, "lexical": lexical}
-    return finish(ranked, rows, raw, catalog, k, options)
+    cand = Candidates()
+    if "text" in on and text_vector is not None:
+        for row in store.query(text_vector, n=n, where=where):
+            cand.rows[row.id] = row
+            cand.signal("text")[row.id] = 1.0 - row.distance
+    if "lexical" in on and text.strip():
+        cand.signal("lexical").update(catalog.lexical(text, n))
+    if "acoustic" in on and acoustic_store is not None and acoustic_vector is not None:
+        best = cand.signal("acoustic")
+        for unit in acoustic_store.query(acoustic_vector, n=3 * n, where=where):
+            w = unit.metadata.get("window_id")
+            if w is not None:
+                best[w] = max(best.get(w, -1.0), 1.0 - unit.distance)
+    _complete(cand, store, where, on, text_vector, acoustic_store, acoustic_vector)
+    ranked = fuse({s: cand.scores.get(s, {}) for s in on}, options)
+    return finish(ranked, cand, catalog, k, on)
 
 
-def finish(ranked: Sequence[tuple], rows: Dict[str, StoredHit], raw: Dict[str, Dict[str, float]],
-           catalog: Catalog, k: int, options: FusionOptions) -> List[Hit]:
+def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, Any]], on: set,
+              text_vector: Optional[np.ndarray], acoustic_store: Optional[ChromaStore],
+              acoustic_vector: Optional[np.ndarray]) -> None:
+    """Fetch the rows of candidates found by one signal only, and score them on the others, so
+    fusion compares like with like. Candidates `where` filters out are dropped."""
+    ids = {i for s in cand.scores.values() for i in s}
+    missing = [i for i in ids if i not in cand.rows]
+    want_dense = "text" in on and text_vector is not None
+    fetched = store.get(missing, where=where, embeddings=want_dense)
+    for i in missing:
+        if i not in fetched:
+            for s in cand.scores.values():
+                s.pop(i, None)
+            continue
+        row, emb = fetched[i]
+        cand.rows[i] = row
+        if want_dense and emb is not None:
+            cand.signal("text")[i] = float(np.dot(text_vector, emb))
+    if "acoustic" in on and acoustic_store is not None and acoustic_vector is not None:
+        best = cand.signal("acoustic")
+        unscored = [i for i in cand.rows if i not in best]
+        if unscored:
+            units = acoustic_store.get_where({"window_id": {"$in": unscored}}, embeddings=True)
+            for row, emb in units:
+                w = row.metadata.get("window_id")
+                best[w] = max(best.get(w, -1.0), float(np.dot(acoustic_vector, emb)))
+
+
+def finish(ranked: Sequence[tuple], cand: Candidates, catalog: Catalog, k: int, on: set) -> List[Hit]:
     """Turn a fused ranking into hits: ready files only, overlaps collapsed, top `k`."""
-    ready = catalog.ready(rows[i].metadata.get("path", "") for i, _ in ranked if i in rows)
+    ready = catalog.ready(cand.rows[i].metadata.get("path", "") for i, _ in ranked if i in cand.rows)
     hits = []
     for i, score in ranked:
-        row = rows.get(i)
+        row = cand.rows.get(i)
         if row is None:
             continue
-        scores = {s: v[i] for s, v in raw.items() if options.weights.get(s, 0) > 0 and i in v}
+        scores = {s: v[i] for s, v in cand.scores.items() if s in on and i in v}
         hit = hit_from_row(row, score, scores, ready)
         if hit is not None:
             hits.append(hit)

@@ -20,7 +20,8 @@ from .errors import StoreError
 __all__ = ["ChromaStore", "StoredHit", "HNSW", "RESERVED_KEYS"]
 
 # Metadata keys the library writes on every row; user metadata may not use them.
-RESERVED_KEYS = frozenset({"path", "file_hash", "start", "end", "channel", "asr_model", "text_model"})
+RESERVED_KEYS = frozenset({"path", "file_hash", "start", "end", "channel", "asr_model", "text_model",
+                           "window_id"})
 
 # Chroma's defaults gave ~0.83 recall@10 on random 384-d vectors here; these gave ~0.998
 # (shared/PERF-NOTES.md). benchmarks/query.py measures recall and latency on our vectors.
@@ -35,8 +36,27 @@ class StoredHit:
     metadata: Dict[str, Any]
 
 
+_CLIENTS: Dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _client_for(directory: Path) -> Any:
+    """One embedded Chroma client per index directory per process (collections share it)."""
+    import chromadb
+    from chromadb.config import Settings
+
+    key = str(directory.resolve())
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = _CLIENTS[key] = chromadb.PersistentClient(
+                path=key, settings=Settings(anonymized_telemetry=False, allow_reset=False))
+        return client
+
+
 class ChromaStore:
-    """One Chroma collection of window vectors. The client connects on first use."""
+    """One Chroma collection of vectors ("windows" for text, "acoustic" for sound). The client
+    connects on first use and is shared by the collections of one index directory."""
 
     def __init__(self, directory: Path, collection: str = "windows", hnsw: Optional[Dict[str, Any]] = None):
         self.directory = Path(directory)
@@ -50,14 +70,8 @@ class ChromaStore:
     def collection(self) -> Any:
         with self._lock:
             if self._collection is None:
-                import chromadb
-                from chromadb.config import Settings
-
                 try:
-                    self._client = chromadb.PersistentClient(
-                        path=str(self.directory),
-                        settings=Settings(anonymized_telemetry=False, allow_reset=False),
-                    )
+                    self._client = _client_for(self.directory)
                     self._collection = self._client.get_or_create_collection(
                         self.collection_name, embedding_function=None,
                         configuration={"hnsw": self.hnsw},
@@ -107,6 +121,16 @@ class ChromaStore:
             row = StoredHit(i, 0.0, res["documents"][n] or "", dict(res["metadatas"][n] or {}))
             out[i] = (row, None if embs is None else np.asarray(embs[n], np.float32))
         return out
+
+    def get_where(self, where: Dict[str, Any], embeddings: bool = False
+                  ) -> List[Tuple[StoredHit, Optional[np.ndarray]]]:
+        """Every row matching `where`, with its embedding when asked."""
+        include = ["metadatas"] + (["embeddings"] if embeddings else [])
+        res = self.collection.get(where=where, include=include)
+        embs = res.get("embeddings") if embeddings else None
+        return [(StoredHit(i, 0.0, "", dict(res["metadatas"][n] or {})),
+                 None if embs is None else np.asarray(embs[n], np.float32))
+                for n, i in enumerate(res["ids"])]
 
     def close(self) -> None:
         with self._lock:

