@@ -21,6 +21,7 @@ import numpy as np
 
 from ._log import logger
 from .errors import (
+    AudioError,
     AudioNotFoundError,
     DecodeError,
     EmptyAudioError,
@@ -300,10 +301,14 @@ def load_clip(clip: object, sample_rate: Optional[int] = None, decoder: str = "a
     if isinstance(clip, tuple) and len(clip) == 2:
         clip, sample_rate = clip
     if isinstance(clip, (bytes, bytearray, memoryview)):
+        name = "the clip's bytes"
         with tempfile.NamedTemporaryFile(suffix=".audio") as tmp:
             tmp.write(bytes(clip))
             tmp.flush()
-            audio = decode(tmp.name, decoder, MAX_CLIP_SECONDS)
+            try:
+                audio = decode(tmp.name, decoder, MAX_CLIP_SECONDS)
+            except AudioError as e:
+                raise type(e)(name, e.reason.replace(tmp.name + ": ", "")) from None
     elif isinstance(clip, (str, os.PathLike)):
         name = os.fspath(clip)
         audio = decode(name, decoder, MAX_CLIP_SECONDS)
