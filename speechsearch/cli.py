@@ -62,14 +62,19 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     with Library(args.index) as lib:
         hits = lib.search(args.query, k=args.k)
-    if args.json:
+    return _print_hits(hits, args.json)
+
+
+def _print_hits(hits: List[Any], as_json: bool) -> int:
+    if as_json:
         print(json.dumps([h.to_dict() for h in hits], indent=2))
         return 0
     if not hits:
         print("no hits")
         return 0
     for n, h in enumerate(hits, 1):
-        print(f"{n:2d}. {h.score:.3f}  {_show_path(h.path)}  {mmss(h.start)}-{mmss(h.end)}")
+        parts = "  ".join(f"{k} {v:.3f}" for k, v in h.scores.items())
+        print(f"{n:2d}. {h.score:.3f}  {_show_path(h.path)}  {mmss(h.start)}-{mmss(h.end)}  ({parts})")
         print(f"    {_snippet(h.text)}")
     return 0
 
@@ -101,6 +106,22 @@ def cmd_remove(args: argparse.Namespace) -> int:
             total += lib.remove(p)
     print(f"removed {total} file(s)")
     return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    if not args.acoustic:
+        print("speechsearch: error: say what to rebuild: --acoustic", file=sys.stderr)
+        return 2
+    with Library(args.index) as lib:
+        done = lib.reindex_acoustic()
+    print(f"added acoustic vectors to {done} file(s)")
+    return 0
+
+
+def cmd_search_audio(args: argparse.Namespace) -> int:
+    with Library(args.index) as lib:
+        hits = lib.search_audio(args.clip, k=args.k)
+    return _print_hits(hits, args.json)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -147,6 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("search-audio", parents=[common], help="query by example: find where a clip's speech was said")
+    p.add_argument("clip", help="an audio file holding the example speech (0.3-30 s)")
+    p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
+    p.add_argument("--json", action="store_true", help="print hits as JSON")
+    p.set_defaults(func=cmd_search_audio)
+
+    p = sub.add_parser("reindex", parents=[common], help="rebuild vectors from stored transcripts")
+    p.add_argument("--acoustic", action="store_true",
+                   help="add acoustic vectors to files indexed without them (older indexes)")
+    p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("info", parents=[common], help="show the models, files and size of the index")
     p.add_argument("--json", action="store_true", help="print as JSON")

@@ -47,7 +47,7 @@ def test_search_readable_and_json(cli_index):
     out = run("search", "customer was billed two times", "-k", "2", "--index", index)
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
-    assert re.match(r"\s*1\. \d\.\d{3}  .*refund\.mp3  \d\d:\d\d-\d\d:\d\d$", first), first
+    assert re.match(r"\s*1\. \d\.\d{3}  .*refund\.mp3  \d\d:\d\d-\d\d:\d\d  \(text \d\.\d{3}", first), first
     out = run("search", "customer was billed two times", "-k", "2", "--json", "--index", index)
     hits = json.loads(out.stdout)
     assert hits[0]["path"] == str(folder / "refund.mp3")
@@ -80,6 +80,34 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     assert out.returncode == 2 and "expected key=value" in out.stderr
     out = run("search", "refund", "--index", tmp_path / "e.idx")
     assert out.returncode == 0 and out.stdout.strip() == "no hits"
+
+
+def test_search_audio_reindex_and_eval(cli_index, tmp_path):
+    folder, index, _ = cli_index
+    clip = tmp_path / "clip.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(LIBRIVOX), "-ss", "0.5", "-t", "3",
+                    str(clip)], check=True)
+    out = run("search-audio", clip, "-k", "1", "--json", "--index", index)
+    assert out.returncode == 0, out.stderr
+    (hit,) = json.loads(out.stdout)
+    assert hit["path"] == str(folder / "book.flac") and set(hit["scores"]) == {"text", "lexical", "acoustic"}
+    out = run("reindex", "--acoustic", "--index", index)
+    assert out.returncode == 0 and out.stdout.strip() == "added acoustic vectors to 0 file(s)"
+    assert run("reindex", "--index", index).returncode == 2
+    qrels = tmp_path / "qrels.json"
+    qrels.write_text(json.dumps({"files": [{"file": str(folder / "refund.mp3")}, {"file": str(folder / "book.flac")}],
+                                 "queries": [
+        {"id": "t1", "type": "text", "kind": "intent", "query": "billed two times for one purchase",
+         "relevant": [{"file": str(folder / "refund.mp3")}]},
+        {"id": "a1", "type": "audio", "kind": "qbe", "clip": str(clip),
+         "relevant": [{"file": str(folder / "book.flac"), "start": 0.0, "end": 5.3}]}]}))
+    out = run("eval", qrels, "--index", index, "--compare", "--json")
+    assert out.returncode == 0, out.stderr
+    metrics = json.loads(out.stdout)["metrics"]
+    assert metrics["fused"]["text"]["mrr"] == 1.0 and metrics["fused"]["audio"]["span_hit"] == 1.0
+    assert set(metrics) == {"fused", "text", "lexical", "acoustic"} and "text" not in metrics["acoustic"]
+    out = run("eval", qrels, "--index", index)
+    assert "| fused | text/intent | 1 | 1.000 |" in out.stdout
 
 
 def test_mmss():
