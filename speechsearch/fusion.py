@@ -16,7 +16,7 @@ distance is ``2 - 2 cos``, so either ranks the same; we combine similarities, no
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["FusionOptions", "normalise", "fuse", "METHODS", "SIGNALS"]
@@ -25,24 +25,42 @@ METHODS = ("calibrated", "minmax", "rrf")
 SIGNALS = ("text", "lexical", "acoustic", "voice")
 
 
+# Chosen by benchmarks/fusion_grid.py on the dev set (docs/evaluation.md). (lo, hi) per signal:
+# a raw score of lo counts 0 and hi counts 1. BM25 sums over query words, so a clip's transcript
+# (many words) and a typed query (few) need different lexical scales.
 def _default_weights() -> Dict[str, float]:
-    return {"text": 1.0, "lexical": 0.3, "acoustic": 1.0, "voice": 1.0}
+    return {"text": 1.0, "lexical": 0.3}
 
 
 def _default_scales() -> Dict[str, Tuple[float, float]]:
-    # (lo, hi) per signal: raw scores at or below lo count 0, at or above hi count 1.
-    return {"text": (0.1, 0.7), "lexical": (0.0, 12.0), "acoustic": (0.5, 1.0), "voice": (0.5, 1.0)}
+    return {"text": (0.1, 0.7), "lexical": (8.0, 20.0)}
+
+
+def _default_audio_weights() -> Dict[str, float]:
+    return {"text": 1.0, "lexical": 0.3, "acoustic": 0.5}
+
+
+def _default_audio_scales() -> Dict[str, Tuple[float, float]]:
+    return {"text": (0.1, 0.7), "lexical": (0.0, 8.0), "acoustic": (0.9, 1.0)}
 
 
 @dataclass(frozen=True)
 class FusionOptions:
-    """How signals are combined. Defaults were chosen on the dev set (docs/evaluation.md)."""
+    """How signals are combined: `weights`/`scales` for text queries (`Library.search`),
+    `audio_weights`/`audio_scales` for query by example (`Library.search_audio`). Defaults were
+    chosen on the dev set (docs/evaluation.md)."""
 
     method: str = "calibrated"
     weights: Mapping[str, float] = field(default_factory=_default_weights)
     scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_scales)
+    audio_weights: Mapping[str, float] = field(default_factory=_default_audio_weights)
+    audio_scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_audio_scales)
     rrf_k: int = 60
     candidates: int = 50  # windows fetched per signal before fusing
+
+    def for_audio(self) -> "FusionOptions":
+        """The options that rank query-by-example results."""
+        return replace(self, weights=self.audio_weights, scales=self.audio_scales)
 
 
 def normalise(scores: Mapping[str, float], method: str, signal: str,
@@ -89,4 +107,4 @@ def fuse(signals: Mapping[str, Mapping[str, float]], options: Optional[FusionOpt
 def restrict(options: FusionOptions, signals: Sequence[str]) -> FusionOptions:
     """The same options with every signal outside `signals` switched off (single-signal runs)."""
     weights = {s: (options.weights.get(s, 0.0) or 1.0) if s in signals else 0.0 for s in SIGNALS}
-    return FusionOptions(options.method, weights, options.scales, options.rrf_k, options.candidates)
+    return replace(options, weights=weights)

@@ -237,7 +237,7 @@ class Library:
                 text_vector = self._pipeline.embedder.encode_query(text)
         if "acoustic" in chosen:
             acoustic_vector = self._pipeline.acoustic.embed(audio)
-        return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion,
+        return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion.for_audio(),
                              signals=chosen, text=text, text_vector=text_vector,
                              acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector)
 
