@@ -55,6 +55,7 @@ class Pipeline:
     windows: WindowOptions = field(default_factory=WindowOptions)
     decoder: str = "auto"
     acoustic: Optional[Any] = None  # an AcousticEmbedder, or None: no acoustic vectors
+    voice: Optional[Any] = None  # a VoiceEmbedder, or None: no voice vectors
 
     @property
     def models(self) -> Dict[str, str]:
@@ -62,6 +63,8 @@ class Pipeline:
                   "text_model": self.embedder.model_name}
         if self.acoustic is not None:
             models["acoustic_model"] = self.acoustic.name
+        if self.voice is not None:
+            models["voice_model"] = self.voice.name
         return models
 
 
@@ -75,6 +78,7 @@ class Processed:
     warnings: List[str]
     units: List[Tuple[float, float, int]] = field(default_factory=list)  # acoustic: start, end, window
     unit_vectors: Optional[np.ndarray] = None
+    voice_vectors: Optional[np.ndarray] = None
 
 
 def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -139,15 +143,19 @@ def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = N
 
     spans: List[Tuple[float, float]] = []
     unit_vectors: List[np.ndarray] = []
+    voice_vectors: List[np.ndarray] = []
     blocks = iter_blocks(path, 30.0, pipeline.decoder, warnings)
     for chunk in iter_speech(blocks, pipeline.vad, on_audio=scanned):
         segs, lang = pipeline.transcriber.transcribe(chunk.audio)
         language = language or lang
         segments.extend(_to_file_time(s, chunk) for s in segs)
-        if pipeline.acoustic is not None and segs:
-            chunk_spans, vecs = acoustic_units(chunk, segs, pipeline)
+        if (pipeline.acoustic is not None or pipeline.voice is not None) and segs:
+            chunk_spans, clips = sentence_clips(chunk, segs, pipeline)
             spans.extend(chunk_spans)
-            unit_vectors.append(vecs)
+            if pipeline.acoustic is not None:
+                unit_vectors.append(pipeline.acoustic.embed_many(clips))
+            if pipeline.voice is not None:
+                voice_vectors.append(pipeline.voice.embed_many(clips))
         if progress is not None:
             pos = chunk.pieces[-1][1] / 16000 + chunk.pieces[-1][2] / 16000
             if pos > reported:
@@ -168,13 +176,14 @@ def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = N
         logger.info("%s: no speech found", path)
     units = [(a, b, _best_window(a, b, windows)) for a, b in spans]
     return Processed(duration, segments, windows, vectors, language if segments else None, warnings,
-                     units, np.concatenate(unit_vectors) if unit_vectors else None)
+                     units, np.concatenate(unit_vectors) if unit_vectors else None,
+                     np.concatenate(voice_vectors) if voice_vectors else None)
 
 
-def acoustic_units(chunk: Any, segs: List[Segment], pipeline: Pipeline
-                   ) -> Tuple[List[Tuple[float, float]], np.ndarray]:
-    """Acoustic vectors for the sentences of one speech chunk (cut from the chunk's own audio,
-    so nothing is decoded twice), with their spans mapped back to file time."""
+def sentence_clips(chunk: Any, segs: List[Segment], pipeline: Pipeline
+                   ) -> Tuple[List[Tuple[float, float]], List[np.ndarray]]:
+    """The audio of each sentence of one speech chunk (cut from the chunk's own audio, so nothing
+    is decoded twice) for the acoustic and voice embedders, with spans in file time."""
     spans, clips = [], []
     for sent in sentences(segs, pipeline.windows):
         a, b = int(sent.start * SAMPLE_RATE), int(sent.end * SAMPLE_RATE)
@@ -183,7 +192,7 @@ def acoustic_units(chunk: Any, segs: List[Segment], pipeline: Pipeline
             a, b = max(0, mid - MIN_UNIT_SAMPLES // 2), min(len(chunk.audio), mid + MIN_UNIT_SAMPLES // 2)
         clips.append(chunk.audio[a:b])
         spans.append((chunk.to_file_time(a / SAMPLE_RATE), chunk.to_file_time(b / SAMPLE_RATE, True)))
-    return spans, pipeline.acoustic.embed_many(clips)
+    return spans, clips
 
 
 def _best_window(start: float, end: float, windows: List[Window]) -> int:
@@ -206,7 +215,7 @@ def _to_file_time(seg: Segment, chunk: Any) -> Segment:
 
 def store_units(acoustic_store: ChromaStore, path: str, hash: str, ids: List[str],
                 units: List[Tuple[float, float, int]], vectors: np.ndarray, windows: List[Window]) -> None:
-    """Write acoustic vectors, each keyed to the window it falls in."""
+    """Write per-sentence (acoustic or voice) vectors, each keyed to the window it falls in."""
     keep = [n for n, u in enumerate(units) if u[2] >= 0]
     rows = [(f"{ids[units[n][2]]}-a{n:04d}", {"path": path, "file_hash": hash, "start": float(units[n][0]),
              "end": float(units[n][1]), "channel": windows[units[n][2]].channel, "window_id": ids[units[n][2]]})
@@ -258,12 +267,12 @@ def window_ids(path: str, hash: str, n: int) -> List[str]:
 
 def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, processed: Processed,
                 metadata: Dict[str, Any], models: Dict[str, str],
-                acoustic_store: Optional[ChromaStore] = None) -> None:
+                acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None) -> None:
     """Replace whatever the index holds for `path` with `processed`."""
     catalog.begin_file(path, hash)
-    store.delete_path(path)
-    if acoustic_store is not None:
-        acoustic_store.delete_path(path)
+    for s in (store, acoustic_store, voice_store):
+        if s is not None:
+            s.delete_path(path)
     ids = window_ids(path, hash, len(processed.windows))
     metas = [dict(metadata, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
                   channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"])
@@ -271,6 +280,8 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
     store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
     if acoustic_store is not None and processed.unit_vectors is not None:
         store_units(acoustic_store, path, hash, ids, processed.units, processed.unit_vectors, processed.windows)
+    if voice_store is not None and processed.voice_vectors is not None:
+        store_units(voice_store, path, hash, ids, processed.units, processed.voice_vectors, processed.windows)
     transcript = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
                    "channel": s.channel,
                    "words": [[round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 3)]
@@ -298,7 +309,8 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
 
 def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline: Pipeline,
            metadata: Optional[Dict[str, Any]] = None, progress: Optional[Any] = None,
-           acoustic_store: Optional[ChromaStore] = None) -> AddReport:
+           acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None
+           ) -> AddReport:
     """Index every audio file under `paths`. `progress` is a tqdm-like bar counted in seconds of
     audio (``total``, ``update``, ``set_postfix_str``), or None."""
     t0 = time.perf_counter()
@@ -338,7 +350,7 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             progress.set_postfix_str(os.path.basename(f))
         try:
             processed = process_file(f, pipeline, advance if progress is not None else None)
-            commit_file(catalog, store, f, h, processed, meta, pipeline.models, acoustic_store)
+            commit_file(catalog, store, f, h, processed, meta, pipeline.models, acoustic_store, voice_store)
         except _FATAL:
             raise
         except SpeechSearchError as e:

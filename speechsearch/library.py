@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -52,6 +53,7 @@ class Library:
         decoder: str = "auto",
         fusion: Union[FusionOptions, Mapping[str, Any], None] = None,
         acoustic: Any = "auto",
+        voice: Any = False,
         show_progress: bool = False,
     ):
         self.path = Path(os.path.abspath(os.fspath(path)))
@@ -68,9 +70,10 @@ class Library:
         self._catalog = Catalog(self.path / "catalog.sqlite3")
         self._store = ChromaStore(self.path / "chroma")
         self._acoustic_store = ChromaStore(self.path / "chroma", collection="acoustic")
+        self._voice_store = ChromaStore(self.path / "chroma", collection="voice")
 
         recorded = {k: self._catalog.get_meta(k)
-                    for k in ("asr_engine", "asr_model", "text_model", "acoustic_model")}
+                    for k in ("asr_engine", "asr_model", "text_model", "acoustic_model", "voice_model")}
         model = self._check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER)
         text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                        DEFAULT_TEXT_MODEL)
@@ -82,6 +85,7 @@ class Library:
             windows=coerce(WindowOptions, windows),
             decoder=decoder,
             acoustic=self._choose_acoustic(acoustic, recorded["acoustic_model"]),
+            voice=self._choose_voice(voice, recorded["voice_model"]),
         )
         engine = self._pipeline.transcriber.engine
         if recorded["asr_engine"] is not None and recorded["asr_engine"] != engine:
@@ -109,6 +113,20 @@ class Library:
             raise ModelMismatchError(
                 f"{self.path} was built with acoustic model {recorded!r}, not {embedder.name!r}; "
                 "open it without naming one, or index into a new directory")
+        return embedder
+
+    def _choose_voice(self, voice: Any, recorded: Optional[str]) -> Any:
+        """Voice vectors are optional: True (the default voice model), a name or an instance turns
+        them on for the files added from now on; False leaves them off."""
+        if voice is False or voice is None:
+            return None
+        from .embed.voice import DEFAULT as DEFAULT_VOICE, get_voice_embedder
+
+        embedder = get_voice_embedder(DEFAULT_VOICE if voice is True else voice)
+        if recorded is not None and embedder.name != recorded:
+            raise ModelMismatchError(
+                f"{self.path} was built with voice model {recorded!r}, not {embedder.name!r}; "
+                "open it with voice=True, or index into a new directory")
         return embedder
 
     def _check_model(self, key: str, asked: Optional[str], to_id: Any, recorded: Optional[str],
@@ -144,7 +162,7 @@ class Library:
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
             report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
-                            meta, bar, self._acoustic_store)
+                            meta, bar, self._acoustic_store, self._voice_store)
         finally:
             if bar is not None:
                 bar.close()
@@ -156,8 +174,9 @@ class Library:
         models = self._pipeline.models
         if self._catalog.get_meta("text_model") is None:
             self._catalog.set_meta(models)
-        elif "acoustic_model" in models and self._catalog.get_meta("acoustic_model") is None:
-            self._catalog.set_meta({"acoustic_model": models["acoustic_model"]})
+        for key in ("acoustic_model", "voice_model"):
+            if key in models and self._catalog.get_meta(key) is None:
+                self._catalog.set_meta({key: models[key]})
 
     def remove(self, path: PathLike) -> int:
         """Remove a file, or every indexed file under a folder. Returns the number of files removed."""
@@ -169,6 +188,7 @@ class Library:
             self._catalog.begin_file(info.path, info.hash)  # searches stop seeing it at once
             self._store.delete_path(info.path)
             self._acoustic_store.delete_path(info.path)
+            self._voice_store.delete_path(info.path)
             self._catalog.remove_file(info.path)
         return len(infos)
 
@@ -208,12 +228,18 @@ class Library:
         """Query by example: the `k` moments most like `clip`, best first.
 
         `clip` is a file path, the bytes of an audio file, or a float array (then give
-        `sample_rate`; a ``(array, sample_rate)`` tuple works too). The clip is transcribed and
-        embedded as text, embedded acoustically, and the signals are fused; ``hit.scores`` shows
-        each one. A clip must hold at least 0.3 s of speech; only its first 30 s are used.
+        `sample_rate`; a ``(array, sample_rate)`` tuple works too).
+
+        ``mode="content"`` (the default): the clip is transcribed and embedded as text, embedded
+        acoustically, and the signals are fused; ``hit.scores`` shows each one; `signals` picks a
+        subset of ("text", "lexical", "acoustic"). ``mode="voice"``: the moments where the clip's
+        speaker spoke (speaker embeddings; the index must be built with ``voice=True``).
+        A clip must hold at least 0.3 s of speech; only its first 30 s are used.
         """
+        if mode == "voice":
+            return self._search_voice(clip, k, where, sample_rate)
         if mode != "content":
-            raise InvalidInputError(f"unknown mode {mode!r}; choose 'content'")
+            raise InvalidInputError(f"unknown mode {mode!r}; choose 'content' or 'voice'")
         allowed = ("text", "lexical", "acoustic")
         chosen = _check_signals(signals if signals is not None else allowed, allowed)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -240,6 +266,24 @@ class Library:
         return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion.for_audio(),
                              signals=chosen, text=text, text_vector=text_vector,
                              acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector)
+
+    def _search_voice(self, clip: Any, k: int, where: Optional[Dict[str, Any]],
+                      sample_rate: Optional[int]) -> List[Hit]:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        audio = load_clip(clip, sample_rate, self._pipeline.decoder)
+        if self._voice_store.count() == 0:
+            raise StoreError(f"{self.path} holds no voice vectors; open it with Library(..., voice=True) "
+                             "and add the recordings (or add them again) to search by voice")
+        voice = self._pipeline.voice
+        if voice is None:
+            from .embed.voice import get_voice_embedder
+
+            voice = get_voice_embedder(self._catalog.get_meta("voice_model") or "")
+        options = replace(self.fusion, weights={"voice": 1.0}, scales={"voice": (0.5, 1.0)})
+        return ranked_search(self._store, self._catalog, k, where=where, fusion=options, signals=("voice",),
+                             acoustic_store=self._voice_store, acoustic_vector=voice.embed(audio),
+                             unit_signal="voice")
 
     def reindex_acoustic(self) -> int:
         """Add acoustic vectors to files indexed without them (an index built before they

@@ -5,6 +5,7 @@ Signals, all scored per window (higher is better):
   text      cosine similarity of the query text (or a clip's transcript) to the window text
   lexical   BM25 of the query words in the window text
   acoustic  the best cosine similarity between the clip and the window's sentences (CNN vectors)
+  voice     the same with speaker embeddings (who spoke, not what was said)
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Option
                   fusion: Optional[FusionOptions] = None, signals: Sequence[str] = ("text", "lexical"),
                   text: str = "", text_vector: Optional[np.ndarray] = None,
                   acoustic_store: Optional[ChromaStore] = None,
-                  acoustic_vector: Optional[np.ndarray] = None) -> List[Hit]:
-    """Gather candidates from each active signal, complete their scores, fuse, return top `k`."""
+                  acoustic_vector: Optional[np.ndarray] = None, unit_signal: str = "acoustic") -> List[Hit]:
+    """Gather candidates from each active signal, complete their scores, fuse, return top `k`.
+
+    Per-sentence vectors (`acoustic_store`, queried with `acoustic_vector`) score windows under
+    the name `unit_signal`: "acoustic" for sound, "voice" for speaker."""
     options = restrict(fusion or FusionOptions(), signals)
     on = {s for s in signals if options.weights.get(s, 0) > 0}
     n = max(options.candidates, 3 * k + 10)
@@ -49,20 +53,20 @@ def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Option
             cand.signal("text")[row.id] = 1.0 - row.distance
     if "lexical" in on and text.strip():
         cand.signal("lexical").update(catalog.lexical(text, n))
-    if "acoustic" in on and acoustic_store is not None and acoustic_vector is not None:
-        best = cand.signal("acoustic")
+    if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:
+        best = cand.signal(unit_signal)
         for unit in acoustic_store.query(acoustic_vector, n=3 * n, where=where):
             w = unit.metadata.get("window_id")
             if w is not None:
                 best[w] = max(best.get(w, -1.0), 1.0 - unit.distance)
-    _complete(cand, store, where, on, text_vector, acoustic_store, acoustic_vector)
+    _complete(cand, store, where, on, text_vector, acoustic_store, acoustic_vector, unit_signal)
     ranked = fuse({s: cand.scores.get(s, {}) for s in on}, options)
     return finish(ranked, cand, catalog, k, on)
 
 
 def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, Any]], on: set,
               text_vector: Optional[np.ndarray], acoustic_store: Optional[ChromaStore],
-              acoustic_vector: Optional[np.ndarray]) -> None:
+              acoustic_vector: Optional[np.ndarray], unit_signal: str = "acoustic") -> None:
     """Fetch the rows of candidates found by one signal only, and score them on the others, so
     fusion compares like with like. Candidates `where` filters out are dropped."""
     ids = {i for s in cand.scores.values() for i in s}
@@ -78,8 +82,8 @@ def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, An
         cand.rows[i] = row
         if want_dense and emb is not None:
             cand.signal("text")[i] = float(np.dot(text_vector, emb))
-    if "acoustic" in on and acoustic_store is not None and acoustic_vector is not None:
-        best = cand.signal("acoustic")
+    if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:
+        best = cand.signal(unit_signal)
         unscored = [i for i in cand.rows if i not in best]
         if unscored:
             units = acoustic_store.get_where({"window_id": {"$in": unscored}}, embeddings=True)
