@@ -7,6 +7,8 @@ Pipelines, each run in its own fresh subprocess on the same files, one after the
   lib        speechsearch ``Library(tmp).add(files)`` end to end: decode, VAD, greedy transcribe,
              windows, MiniLM embedding, Chroma + SQLite writes.
   lib-beam5  the same with ``transcribe_options={"beam_size": 5}``.
+  lib-text-only  the library without acoustic vectors (``acoustic=False``): issue-3 ingest.
+  lib-voice  the library with voice vectors too (``voice=True``).
   fw-vad     bare faster-whisper with ``vad_filter=True``.
 
 Wall time counts everything inside the subprocess from before the first import of the engine to
@@ -177,8 +179,9 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
         import sqlite3
         from speechsearch import Library
         opts = {"beam_size": 5} if name == "lib-beam5" else None
+        extra = {"acoustic": False} if name == "lib-text-only" else {"voice": True} if name == "lib-voice" else {}
         with tempfile.TemporaryDirectory() as d:
-            lib = Library(os.path.join(d, "bench.idx"), transcribe_options=opts, show_progress=False)
+            lib = Library(os.path.join(d, "bench.idx"), transcribe_options=opts, show_progress=False, **extra)
             report = lib.add(files)
             wall, rss = time.perf_counter() - t0, peak()
             if report.failed:
