@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[base,test]'
+	$(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4  # voice weights only (see pyproject)
 	touch $(STAMP)
 
 demo: setup

