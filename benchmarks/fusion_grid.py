@@ -79,18 +79,20 @@ def main() -> int:
     ap.add_argument("--qrels", default=str(ROOT / "benchmarks" / "devset" / "qrels.json"))
     ap.add_argument("--index", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--types", default="text,audio", help="query types to run (default text,audio)")
     args = ap.parse_args()
     qrels = load_qrels(args.qrels)
     lib = Library(args.index or qrels.path.parent / ".speechsearch-eval.idx")
     CATALOG = lib._catalog
-    collected = collect(lib, qrels.queries)
+    types = args.types.split(",")
+    collected = collect(lib, [q for q in qrels.queries if q["type"] in types])
     base = FusionOptions()
     rows = []
     singles = [{"text": 1.0}, {"lexical": 1.0}, {"acoustic": 1.0}]
     grid = [{"text": 1.0, "lexical": lw, "acoustic": aw}
             for lw, aw in itertools.product((0.1, 0.2, 0.3, 0.5, 1.0, 2.0), (0.25, 0.5, 1.0, 2.0))]
-    lex_scales = ((0.0, 8.0), (0.0, 12.0), (0.0, 20.0), (3.0, 12.0), (5.0, 15.0), (8.0, 20.0))
-    ac_scales = ((0.5, 1.0), (0.8, 1.0), (0.9, 1.0))
+    lex_scales = ((0.0, 1.0), (0.2, 1.0), (0.4, 1.0), (0.5, 1.0), (0.6, 1.0), (0.8, 1.0))
+    ac_scales = ((0.2, 0.8), (0.3, 0.8), (0.4, 0.9))
     for weights in singles:
         rows.append(("single", weights, None, score(collected, FusionOptions("calibrated", weights))))
     for weights in grid:

@@ -62,7 +62,7 @@ class Pipeline:
         models = {"asr_engine": self.transcriber.engine, "asr_model": self.transcriber.model_name,
                   "text_model": self.embedder.model_name}
         if self.acoustic is not None:
-            models["acoustic_model"] = self.acoustic.name
+            models["acoustic_model"] = getattr(self.acoustic, "model_id", self.acoustic.name)
         if self.voice is not None:
             models["voice_model"] = self.voice.name
         return models

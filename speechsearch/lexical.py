@@ -8,11 +8,12 @@ by BM25. Porter stemming folds "refunds"/"refunded" onto "refund".
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from typing import List, Tuple
 
-__all__ = ["ensure_schema", "match_expression", "bm25_search", "STOPWORDS"]
+__all__ = ["ensure_schema", "terms", "discriminative_terms", "bm25_search", "STOPWORDS"]
 
 _SCHEMA = """
 CREATE VIRTUAL TABLE IF NOT EXISTS windows_fts USING fts5(
@@ -60,18 +61,44 @@ def terms(query: str) -> List[str]:
     return seen
 
 
-def match_expression(query: str) -> str:
-    """An FTS5 MATCH expression: any of the query's words, each quoted (no FTS syntax leaks)."""
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms(query))
+# A word in more than this share of all windows (and in more than MIN_COMMON of them) is left
+# out of the query: its IDF is near zero, so it barely moves BM25, yet scoring every window it
+# appears in is what makes a lexical query slow on a large index.
+COMMON_SHARE = 0.02
+MIN_COMMON = 50
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def discriminative_terms(db: sqlite3.Connection, query: str) -> Tuple[List[str], float]:
+    """The query's words minus those too common in the index to help (see COMMON_SHARE), and
+    the BM25 of a window that says each of them once (used to scale scores to [0, 1])."""
+    words = terms(query)
+    if not words:
+        return [], 0.0
+    total = db.execute("SELECT count(*) FROM windows").fetchone()[0]
+    cap = max(MIN_COMMON, COMMON_SHARE * total)
+    kept, ceiling = [], 0.0
+    for t in words:
+        df = db.execute("SELECT count(*) FROM windows_fts WHERE windows_fts MATCH ?", (_quote(t),)).fetchone()[0]
+        if 0 < df <= cap:
+            kept.append(t)
+            # FTS5's BM25 gives a word said once in a window of average length its idf
+            ceiling += max(1e-6, math.log((total - df + 0.5) / (df + 0.5)))
+    return kept, ceiling
 
 
 def bm25_search(db: sqlite3.Connection, query: str, n: int) -> List[Tuple[str, float]]:
-    """Up to `n` (window id, score) pairs, best first; score = -bm25, so higher is better."""
-    expr = match_expression(query)
-    if not expr:
+    """Up to `n` (window id, score) pairs, best first. The score is BM25 divided by what a window
+    saying every query word once would get, capped at 1, so it lies in [0, 1] whatever the index
+    size. Words too common to discriminate are left out (`discriminative_terms`)."""
+    kept, ceiling = discriminative_terms(db, query)
+    if not kept:
         return []
     rows = db.execute(
         "SELECT w.id, -bm25(windows_fts) AS score FROM windows_fts JOIN windows w "
         "ON w.rowid = windows_fts.rowid WHERE windows_fts MATCH ? ORDER BY score DESC LIMIT ?",
-        (expr, n)).fetchall()
-    return [(r[0], float(r[1])) for r in rows]
+        (" OR ".join(_quote(t) for t in kept), n)).fetchall()
+    return [(r[0], min(1.0, float(r[1]) / ceiling)) for r in rows]

@@ -11,7 +11,7 @@ from ._log import logger
 from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import TextEmbedder
-from .errors import InvalidInputError, ModelMismatchError, NotIndexedError, StoreError
+from .errors import InvalidInputError, MissingDependencyError, ModelMismatchError, NotIndexedError, StoreError
 from .ingest import Pipeline, backfill_acoustic, check_metadata, ingest, update_metadata
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
@@ -107,11 +107,17 @@ class Library:
             if recorded is None and self._catalog.files():
                 logger.info("%s has no acoustic vectors; `speechsearch reindex --acoustic` adds them", self.path)
                 return None
-            return get_acoustic_embedder(recorded or DEFAULT_ACOUSTIC)
+            try:
+                return get_acoustic_embedder(recorded or DEFAULT_ACOUSTIC)
+            except MissingDependencyError as e:
+                if recorded is not None:
+                    raise
+                logger.warning("indexing without acoustic vectors: %s", e)
+                return None
         embedder = get_acoustic_embedder(acoustic)
-        if recorded is not None and embedder.name != recorded:
+        if recorded is not None and _model_id(embedder) != recorded:
             raise ModelMismatchError(
-                f"{self.path} was built with acoustic model {recorded!r}, not {embedder.name!r}; "
+                f"{self.path} was built with acoustic model {recorded!r}, not {_model_id(embedder)!r}; "
                 "open it without naming one, or index into a new directory")
         return embedder
 
@@ -293,7 +299,7 @@ class Library:
             from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder
 
             self._pipeline.acoustic = get_acoustic_embedder(DEFAULT_ACOUSTIC)
-        self._catalog.set_meta({"acoustic_model": self._pipeline.acoustic.name})
+        self._catalog.set_meta({"acoustic_model": _model_id(self._pipeline.acoustic)})
         done = 0
         for path in self._catalog.without_acoustic():
             backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
@@ -341,3 +347,8 @@ def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[st
     if not chosen or bad:
         raise InvalidInputError(f"signals must be a non-empty subset of {allowed}, got {signals!r}")
     return chosen
+
+
+def _model_id(embedder: Any) -> str:
+    """What the index records for an acoustic or voice embedder."""
+    return getattr(embedder, "model_id", embedder.name)

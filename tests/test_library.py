@@ -79,7 +79,7 @@ def test_files_info_and_len(indexed):
     refund = next(f for f in files if f.path.endswith("refund-call.mp3"))
     assert refund.duration == pytest.approx(43.6, abs=0.5)
     assert refund.models == {"asr_engine": "faster-whisper", "asr_model": "tiny.en",
-                             "text_model": "all-MiniLM-L6-v2", "acoustic_model": "speech-embedding"}
+                             "text_model": "all-MiniLM-L6-v2", "acoustic_model": "speech-embedding/meanstd+c"}
     info = indexed.info()
     assert info["files"] == 5 and info["segments"] == len(indexed) and info["incomplete"] == []
 

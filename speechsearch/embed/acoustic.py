@@ -1,42 +1,42 @@
-"""Acoustic embeddings of audio clips, for query by example ("find where something like this
-clip was said").
+"""Acoustic embeddings of audio clips for query by example ("where was something like this
+clip said?"). Choose by name with :func:`get_acoustic_embedder`; see docs/acoustic-embedders.md.
 
-Three embedders, chosen by name with :func:`get_acoustic_embedder`:
+``speech-embedding`` (default; 192-d)
+    Google's ``speech_embedding`` CNN, the ONNX export shipped in ``openwakeword==0.5.1``
+    (Apache-2.0): ``melspectrogram.onnx`` (32-bin log-mel) and ``embedding_model.onnx`` (a
+    96-d vector per 0.78 s mel window, every 80 ms). The package is never imported (its import
+    pulls tflite-runtime and scikit-learn) and its wake-word heads (CC BY-NC-SA) are never
+    loaded: the two files are found with ``importlib.util.find_spec``, run with onnxruntime.
+``efficientword`` (2048-d)
+    EfficientWord-Net's ResNet-50 (ArcFace), int8 ONNX from ``efficientword-net==1.0.5``
+    (Apache-2.0), on its 64-band log filterbank of 1.5 s windows (reproduced here in numpy,
+    identical output), windows every 0.75 s.
+``mfcc`` (80-d)
+    No model: 20 MFCCs + deltas of a 40-band log-mel (numpy/scipy). The baseline.
 
-``speech-embedding`` (default)
-    Google's ``speech_embedding`` CNN as shipped (ONNX) in ``openwakeword==0.5.1``: a 32-bin
-    log-mel front end (``melspectrogram.onnx``) and a CNN (``embedding_model.onnx``) that turns
-    each 0.78 s mel window into a 96-d vector every 80 ms. Weights are Apache-2.0. The package's
-    wake-word heads (alexa, hey_jarvis...) are CC BY-NC-SA and are never loaded; neither is the
-    package itself imported (its import pulls tflite/scikit-learn): the two ONNX files are found
-    with ``importlib.util.find_spec`` and run with onnxruntime.
-``efficientword``
-    The ResNet-50 (ArcFace loss) of ``efficientword-net==1.0.5``, int8 ONNX, Apache-2.0: 64-bin
-    log filterbank (python_speech_features style, reproduced here in numpy) of a 1.5 s window ->
-    2048-d. Windows of 1.5 s every 0.75 s. About 25x slower than speech-embedding.
-``mfcc``
-    No model: 20 MFCCs (+ deltas) of a 40-band log-mel, numpy/scipy only. The baseline.
+A clip becomes frame vectors (:meth:`frames`, one every ``hop`` s) pooled over time
+(:meth:`pool`) into one L2-normalised float32 vector: ``"mean"``, ``"max"`` (per dimension) or
+``"meanstd"`` (unit mean and unit std concatenated, twice as long). speech-embedding pools
+``meanstd`` then subtracts a built-in centre (the mean vector of generic speech), which the dev
+set showed matters more than the pooling; efficientword pools ``mean``. To index a long file,
+compute :meth:`frames` once and :meth:`pool_span` each segment (close to :meth:`embed` of the
+cut audio, and one model pass instead of one per overlapping segment).
 
-A clip becomes a sequence of frame vectors (:meth:`frames`, one every ``hop`` seconds), pooled
-over time (:meth:`pool`) into one L2-normalised float32 vector. Pooling ``"mean"`` averages the
-frame vectors, ``"meanstd"`` concatenates mean and standard deviation (each half normalised, so
-the vector is twice as long), ``"max"`` takes the per-dimension maximum. To index a long file,
-compute :meth:`frames` once and pool the frames whose centre (``hop * i + offset``) falls in each
-segment; :meth:`embed` of the cut audio gives nearly the same vector.
+Short clips: audio shorter than the model window (0.78 s speech-embedding, 1.5 s efficientword,
+25 ms mfcc) is centred in zeros up to it, so any non-empty clip gets a valid (if poor, below
+~0.5 s) vector; the library rejects clips under 0.3 s before calling. Empty, non-1-D or NaN
+input raises InvalidInputError; int16 PCM is scaled to [-1, 1]. Input is 16 kHz mono float32
+(what :func:`speechsearch.audio.decode` returns).
 
-Short clips: a clip shorter than the model's window (0.78 s speech-embedding, 1.5 s
-efficientword, 25 ms mfcc) is centred in zeros up to that length, so any non-empty clip gets a
-vector (a 0.1 s clip gives a poor but valid one; the library rejects clips under 0.3 s before
-calling). An empty, non-1-D or non-finite clip raises :class:`InvalidInputError`. Audio is 16 kHz
-mono float32 in [-1, 1] (what :func:`speechsearch.audio.decode` returns).
-
-Sessions are created on first use (under a lock) with ``intra_op_num_threads=threads`` (1 by
-default); onnxruntime's ``run`` is thread-safe, so one instance can serve one process.
+ONNX sessions are created on first use, under a lock, with ``intra_op_num_threads=threads``
+(1 by default); onnxruntime's ``run`` is thread-safe, so one instance serves a process.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
+import json
 import os
 import threading
 from typing import Any, Dict, List, Optional, Protocol, Sequence, Union, runtime_checkable
@@ -45,16 +45,8 @@ import numpy as np
 
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
-__all__ = [
-    "AcousticEmbedder",
-    "SpeechEmbedding",
-    "EfficientWord",
-    "MFCCEmbedder",
-    "DEFAULT",
-    "EMBEDDERS",
-    "POOLINGS",
-    "get_acoustic_embedder",
-]
+__all__ = ["AcousticEmbedder", "SpeechEmbedding", "EfficientWord", "MFCCEmbedder", "DEFAULT", "EMBEDDERS",
+           "POOLINGS", "get_acoustic_embedder"]
 
 SAMPLE_RATE = 16000
 POOLINGS = ("mean", "meanstd", "max")
@@ -62,6 +54,8 @@ POOLINGS = ("mean", "meanstd", "max")
 
 @runtime_checkable
 class AcousticEmbedder(Protocol):
+    """One 16 kHz mono float32 clip -> one L2-normalised float32 vector of length ``dim``."""
+
     name: str
     dim: int
 
@@ -140,11 +134,18 @@ class _Base:
     offset = 0.0  # centre of frame 0, seconds
     min_samples = 400
 
-    def __init__(self, pooling: str = "mean", threads: int = 1):
+    centres: Dict[str, str] = {}  # pooling -> base64 float16 mean vector of generic speech
+    default_pooling = "mean"
+
+    def __init__(self, pooling: Optional[str] = None, threads: int = 1, center: bool = True):
+        pooling = pooling or self.default_pooling
         if pooling not in POOLINGS:
             raise InvalidInputError(f"unknown pooling {pooling!r}; choose one of {POOLINGS}")
         self.pooling = pooling
         self.threads = max(1, int(threads))
+        self.center = bool(center)
+        self._centre: Optional[np.ndarray] = None
+        self._centre_done = False
         self._lock = threading.Lock()
         self._loaded = False
 
@@ -152,8 +153,27 @@ class _Base:
     def dim(self) -> int:
         return self.frame_dim * (2 if self.pooling == "meanstd" else 1)
 
+    @property
+    def model_id(self) -> str:
+        """What an index built with this embedder must record, e.g. "speech-embedding/meanstd+c"."""
+        return f"{self.name}/{self.pooling}{'+c' if self.centre is not None else ''}"
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(pooling={self.pooling!r}, dim={self.dim})"
+        return f"{type(self).__name__}(pooling={self.pooling!r}, center={self.center}, dim={self.dim})"
+
+    @property
+    def centre(self) -> Optional[np.ndarray]:
+        """The vector subtracted from every pooled vector (None: not centred)."""
+        if self.center and not self._centre_done:
+            with self._lock:
+                if not self._centre_done:
+                    self._centre = self._make_centre()
+                    self._centre_done = True
+        return self._centre
+
+    def _make_centre(self) -> Optional[np.ndarray]:
+        c = self.centres.get(self.pooling)
+        return None if c is None else np.frombuffer(base64.b64decode(c), np.float16).astype(np.float32)
 
     def _load(self) -> None:
         pass
@@ -180,8 +200,11 @@ class _Base:
         return self.offset + self.hop * np.arange(n)
 
     def pool(self, frames: np.ndarray) -> np.ndarray:
-        """One L2-normalised (dim,) float32 vector from frame vectors."""
-        return _pool(np.asarray(frames, np.float32), self.pooling)
+        """One L2-normalised (dim,) float32 vector from frame vectors (minus the built-in
+        centre, when this embedder has one for its pooling)."""
+        v = _pool(np.asarray(frames, np.float32), self.pooling)
+        c = self.centre
+        return v if c is None else _unit(v - c)
 
     def pool_span(self, frames: np.ndarray, start: float, end: float) -> np.ndarray:
         """Pool the frames of a whole file whose centre lies in [start, end] seconds (the
@@ -214,7 +237,22 @@ class SpeechEmbedding(_Base):
     offset = (75 * 160 + 512) / 2 / SAMPLE_RATE
     min_samples = 75 * 160 + 512
     package = "openwakeword==0.5.1"
-    _chunk = 160 * 97 * 30  # about 30 s of samples per mel call, bounded memory
+    default_pooling = "meanstd"
+    # mean of "meanstd" vectors of 4 s windows (2 s hop) of the repo's own example audio
+    # (examples/*.{mp3,ogg,flac}, tests/data/*.{mp3,flac}: TTS calls, one human call, LibriVox),
+    # none of it in the dev set; float16, base64. `python benchmarks/acoustic.py --make-centre`
+    # recomputes it. Raw vectors of any speech are ~0.97 cosine to it: subtracting it is what
+    # lets the cosine see the words rather than "this is speech" (dev set R@1 0.46 -> 0.71).
+    centres = {"meanstd": (
+        "lKoLLRwncSbOJNQvuylqo8wqvi1WrU6m5Cgdpm6liyc4IjqmAyR7qakl1y15q/skaKbbKV6uRie4KdAjmK4ZLBaweqAT"
+        "qF0pDDATL6sjAjD/p2og4DM6rqKoIKYPrVEoZi2IEeqsYCnOKZ2pEqyirLepfzBIrcGocCU5KYMf4KZ6LyEs6aWbqbyo"
+        "uadFoNQt5SSfrCYuYh9ApPioUa8MsXwo3y0ILj+pWSxWKG4j0KdJo/Uwch3pLYguj687JAYubyy9LMAsciyNLK8stizk"
+        "LPIs+yyvLMIsnCxLLBMsyywoLKMsuiwvLKosUixYLG8sMSyeLMgsxiw2LBIt2CtbLGcs0yycLJEsOyzzLEksHC00LJEs"
+        "ySwELJosgywHLScsOC2JLIUsTSx8LA4tPCxlLAEtIyxuLJ8sdyz1K6IskizALKEslCyqLLssvix/LGosXiy8LEkt0yyh"
+        "LHot0itoLJUs0SxULC8sfCxBLE8sYSyFLGosjyylLHksUyx8LLMs")}
+    # ~30 s of samples per mel call: bounded memory; the mel model floors each call's output at
+    # its own maximum - 80 dB, so silence frames depend a little on the chunking
+    _chunk = 160 * 97 * 30
 
     def _load(self) -> None:
         d = os.path.join(_package_dir("openwakeword", self.package), "resources", "models")
@@ -222,24 +260,20 @@ class SpeechEmbedding(_Base):
         self._emb = _session(os.path.join(d, "embedding_model.onnx"), self.threads)
 
     def _melspec(self, a: np.ndarray) -> np.ndarray:
-        x = (np.clip(a, -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32)
-        parts = []
+        parts, step = [], self._chunk
         # cut at multiples of the 160-sample hop, overlapping 352 samples so frames stay aligned
-        step = self._chunk
-        for s in range(0, len(x), step):
-            seg = x[s:s + step + 352]
-            if len(seg) < 512:
+        for s in range(0, len(a) - 352, step):
+            x = (np.clip(a[s:s + step + 352], -1.0, 1.0) * 32767.0).astype(np.int16).astype(np.float32)
+            if len(x) < 512:
                 break
-            parts.append(self._mel.run(None, {"input": seg[None, :]})[0].reshape(-1, 32))
-            if s + step + 352 >= len(x):
-                break
+            parts.append(self._mel.run(None, {"input": x[None, :]})[0].reshape(-1, 32))
         return np.concatenate(parts) / 10.0 + 2.0  # openwakeword's transform to match TF
 
     def _frames(self, a: np.ndarray) -> np.ndarray:
-        mel = self._melspec(a)
-        starts = range(0, len(mel) - self.window + 1, 8)
-        wins = np.stack([mel[i:i + self.window] for i in starts])[..., None].astype(np.float32)
-        out = [self._emb.run(None, {"input_1": wins[i:i + 256]})[0] for i in range(0, len(wins), 256)]
+        mel = self._melspec(a).astype(np.float32)
+        wins = np.lib.stride_tricks.sliding_window_view(mel, (self.window, 32))[::8, 0]  # a view
+        out = [self._emb.run(None, {"input_1": np.ascontiguousarray(wins[i:i + 256])[..., None]})[0]
+               for i in range(0, len(wins), 256)]  # batches bound the memory of long files
         return np.concatenate(out).reshape(len(wins), 96)
 
 
@@ -268,7 +302,22 @@ class EfficientWord(_Base):
     offset = 0.75
     min_samples = 24000  # 1.5 s
     package = "efficientword-net==1.0.5"
+    default_pooling = "max"
     model_file = os.path.join("models", "resnet_50_arc", "slim_93%_accuracy_72.7390%_qint8.onnx")
+
+    def _make_centre(self) -> Optional[np.ndarray]:
+        """The package's own reference embeddings (sample_refs/*.json: 49 1.5 s recordings of
+        seven wake words by people), pooled like a segment: the centre of this model's space."""
+        d = os.path.join(_package_dir("eff_word_net", self.package), "sample_refs")
+        refs = []
+        for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            if not f.endswith(".json"):
+                continue
+            with open(os.path.join(d, f)) as fh:
+                data = json.load(fh)
+            if data.get("model_type") == "resnet_50_arc":
+                refs.append(np.asarray(data["embeddings"], np.float32).reshape(-1, self.frame_dim))
+        return _pool(np.concatenate(refs), self.pooling) if refs else None
 
     def _load(self) -> None:
         self._sess = _session(os.path.join(_package_dir("eff_word_net", self.package), self.model_file),
@@ -312,8 +361,7 @@ class MFCCEmbedder(_Base):
     offset = 0.0125
     min_samples = 400
 
-    def __init__(self, pooling: str = "meanstd", threads: int = 1):
-        super().__init__(pooling, threads)
+    default_pooling = "meanstd"
 
     def _load(self) -> None:
         self._fb = _fbank_matrix(40, 512, SAMPLE_RATE, 20.0, 7600.0).T
@@ -322,10 +370,11 @@ class MFCCEmbedder(_Base):
     def _frames(self, a: np.ndarray) -> np.ndarray:
         from scipy.fft import dct
 
-        a = np.append(a[:1], a[1:] - 0.97 * a[:-1]).astype(np.float64)
-        fr = np.lib.stride_tricks.sliding_window_view(a, 400)[::160] * self._win
-        p = np.abs(np.fft.rfft(fr, 512)) ** 2
-        c = dct(np.log(p @ self._fb + 1e-10), type=2, norm="ortho", axis=1)[:, 1:21]
+        a = np.append(a[:1], a[1:] - 0.97 * a[:-1])
+        frames = np.lib.stride_tricks.sliding_window_view(a, 400)[::160]
+        c = np.concatenate([  # 6000 frames (60 s) at a time: bounded memory for long files
+            dct(np.log((np.abs(np.fft.rfft(frames[i:i + 6000] * self._win, 512)) ** 2) @ self._fb + 1e-10),
+                type=2, norm="ortho", axis=1)[:, 1:21] for i in range(0, len(frames), 6000)])
         d = np.gradient(c, axis=0) if len(c) > 1 else np.zeros_like(c)
         return np.concatenate([c, d], axis=1)
 
@@ -338,15 +387,20 @@ _cache_lock = threading.Lock()
 
 
 def get_acoustic_embedder(name: Union[str, AcousticEmbedder] = DEFAULT, *, pooling: Optional[str] = None,
-                          threads: int = 1) -> AcousticEmbedder:
+                          threads: int = 1, center: bool = True) -> AcousticEmbedder:
     """The embedder called `name` (one of :data:`EMBEDDERS`), or `name` itself when it is an
-    embedder instance. Instances are cached per (name, pooling, threads); models load on first
-    embed. The package that ships the weights must be installed (checked here, not imported)."""
+    embedder instance. `pooling` defaults to the embedder's best on the dev set; `center=False`
+    drops the built-in centre. Instances are cached per arguments; models load on first embed.
+    The package that ships the weights must be installed (checked here, not imported)."""
     if not isinstance(name, str):
         if isinstance(name, AcousticEmbedder):
             return name
         raise InvalidInputError(f"expected an acoustic embedder name or instance, got {type(name).__name__}")
     key = name.strip().lower()
+    if "/" in key:  # a model id as an index records it: "speech-embedding/meanstd+c"
+        key, _, variant = key.partition("/")
+        center = variant.endswith("+c")
+        pooling = variant[:-2] if center else variant
     cls = _CLASSES.get(key)
     if cls is None:
         raise InvalidInputError(f"unknown acoustic embedder {name!r}; choose one of {', '.join(EMBEDDERS)}")
@@ -356,8 +410,8 @@ def get_acoustic_embedder(name: Union[str, AcousticEmbedder] = DEFAULT, *, pooli
         _package_dir("openwakeword", cls.package)
     elif cls is EfficientWord:
         _package_dir("eff_word_net", cls.package)
-    k = (key, pooling, int(threads))
+    k = (key, pooling, int(threads), bool(center))
     with _cache_lock:
         if k not in _cache:
-            _cache[k] = cls(threads=threads) if pooling is None else cls(pooling=pooling, threads=threads)
+            _cache[k] = cls(pooling=pooling, threads=threads, center=center)
         return _cache[k]
