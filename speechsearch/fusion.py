@@ -27,9 +27,8 @@ SIGNALS = ("text", "lexical", "acoustic", "voice")
 
 # Chosen by benchmarks/fusion_grid.py on the dev set (docs/evaluation.md). (lo, hi) per signal:
 # a raw score of lo counts 0 and hi counts 1. The lexical score is BM25 over the best score the
-# query's words could reach (lexical.py), so it lies in [0, 1] whatever the index size; a clip's
-# transcript (many words, few of them in any one window) and a typed query still need different
-# lexical scales.
+# query's words could reach (lexical.py), so it lies in [0, 1] whatever the index size, and one
+# lexical scale serves typed queries and clips' transcripts alike.
 def _default_weights() -> Dict[str, float]:
     return {"text": 1.0, "lexical": 0.3}
 
@@ -43,7 +42,7 @@ def _default_audio_weights() -> Dict[str, float]:
 
 
 def _default_audio_scales() -> Dict[str, Tuple[float, float]]:
-    return {"text": (0.1, 0.7), "lexical": (0.0, 1.0), "acoustic": (0.3, 0.8)}
+    return {"text": (0.1, 0.7), "lexical": (0.6, 1.0), "acoustic": (0.3, 0.8)}
 
 
 @dataclass(frozen=True)
