@@ -287,6 +287,22 @@ def block_iter_with_time(blocks: Iterator[np.ndarray]) -> Iterator[Tuple[float, 
         offset += len(b)
 
 
+def check_clip(audio: object) -> np.ndarray:
+    """One mono clip as float32 samples in [-1, 1] (int16 is scaled); a clear error for 2-D,
+    empty or non-finite input. The embedders call this on everything they are given."""
+    a = np.asarray(audio)
+    if a.ndim != 1:
+        raise InvalidInputError(f"expected one mono clip (1-D array of samples), got shape {a.shape}")
+    if a.size == 0:
+        raise InvalidInputError("the clip is empty (0 samples)")
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / 32768.0
+    a = a.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(a)):
+        raise InvalidInputError("the clip holds NaN or infinite samples")
+    return a
+
+
 MIN_CLIP_SECONDS = 0.3
 MAX_CLIP_SECONDS = 30.0
 

@@ -43,6 +43,7 @@ from typing import Any, Dict, List, Optional, Protocol, Sequence, Union, runtime
 
 import numpy as np
 
+from ..audio import check_clip as _check_audio
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
 __all__ = ["AcousticEmbedder", "SpeechEmbedding", "EfficientWord", "MFCCEmbedder", "DEFAULT", "EMBEDDERS",
@@ -62,20 +63,6 @@ class AcousticEmbedder(Protocol):
     def embed(self, audio: np.ndarray) -> np.ndarray: ...
 
     def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray: ...
-
-
-def _check_audio(audio: Any) -> np.ndarray:
-    a = np.asarray(audio)
-    if a.ndim != 1:
-        raise InvalidInputError(f"expected one mono clip (1-D array of samples), got shape {a.shape}")
-    if a.size == 0:
-        raise InvalidInputError("the clip is empty (0 samples)")
-    if np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.float32) / 32768.0
-    a = a.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(a)):
-        raise InvalidInputError("the clip holds NaN or infinite samples")
-    return a
 
 
 def _pad_centre(a: np.ndarray, n: int) -> np.ndarray:
