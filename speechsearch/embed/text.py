@@ -16,7 +16,7 @@ __all__ = ["TextEmbedder"]
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
     """Run a block with torch limited to `n` threads (a single short query is fastest and
     steadiest on one thread when other work shares the cores)."""
     import torch
@@ -104,7 +104,7 @@ class TextEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         """Embed one query on one thread (lowest, steadiest latency under load)."""
         model = self.load()
-        with _torch_threads(1):
+        with torch_threads(1):
             vec = model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
                                show_progress_bar=False)
         return np.asarray(vec[0], np.float32)

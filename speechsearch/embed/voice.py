@@ -30,7 +30,6 @@ threads were 20x slower).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import os
@@ -40,6 +39,7 @@ from typing import Any, Dict, Iterator, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from ..audio import check_clip as _check_audio
+from .text import torch_threads
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
 __all__ = ["VoiceEmbedder", "Resemblyzer", "VoiceFilterLite", "DEFAULT", "EMBEDDERS",
@@ -109,18 +109,6 @@ def _mel_power(y: np.ndarray, n_fft: int, win: int, window: str, center: bool) -
 def _unit_rows(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return (v / np.where(n > 0, n, 1.0)).astype(np.float32)
-
-
-@contextlib.contextmanager
-def _torch_threads(torch: Any, n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            torch.set_num_threads(before)
 
 
 class _Base:
@@ -201,7 +189,7 @@ class Resemblyzer(_Base):
 
     def _run(self, windows: np.ndarray) -> np.ndarray:
         torch, lstm, linear = self._load()
-        with torch.inference_mode(), _torch_threads(torch, self.threads):
+        with torch.inference_mode(), torch_threads(self.threads):
             _, (hidden, _) = lstm(torch.from_numpy(np.ascontiguousarray(windows)))
             return torch.relu(linear(hidden[-1])).numpy()
 
