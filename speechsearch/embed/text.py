@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterator, List, Optional, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 

@@ -34,7 +34,7 @@ import functools
 import importlib.util
 import os
 import threading
-from typing import Any, Dict, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, Dict, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
