@@ -90,7 +90,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     models = info["models"]
     print(f"index:    {info['path']}")
     print(f"models:   {models.get('asr_engine') or '-'} {models.get('asr_model') or '-'}; "
-          f"text {models.get('text_model') or '-'}")
+          f"text {models.get('text_model') or '-'}; acoustic {models.get('acoustic_model') or '-'}; "
+          f"voice {models.get('voice_model') or '-'}")
     print(f"files:    {info['files']} ({info['audio_seconds'] / 60:.1f} min of audio)")
     print(f"segments: {info['segments']}")
     for f in files:

@@ -315,7 +315,8 @@ class Library:
         files = self._catalog.files()
         return {
             "path": str(self.path),
-            "models": {k: self._catalog.get_meta(k) for k in ("asr_engine", "asr_model", "text_model")},
+            "models": {k: self._catalog.get_meta(k) for k in ("asr_engine", "asr_model", "text_model",
+                                                               "acoustic_model", "voice_model")},
             "files": len(files),
             "segments": self._catalog.count_windows(),
             "audio_seconds": round(sum(f.duration for f in files), 3),
