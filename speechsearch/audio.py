@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional
 
 import numpy as np
 
@@ -277,14 +277,6 @@ def iter_audio_files(root: str) -> Iterator[str]:
         for name in sorted(filenames):
             if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
                 yield os.path.join(dirpath, name)
-
-
-def block_iter_with_time(blocks: Iterator[np.ndarray]) -> Iterator[Tuple[float, np.ndarray]]:
-    """Pair each block with its start time in seconds."""
-    offset = 0
-    for b in blocks:
-        yield offset / SAMPLE_RATE, b
-        offset += len(b)
 
 
 def check_clip(audio: object) -> np.ndarray:

@@ -184,15 +184,6 @@ class Catalog:
         """BM25 matches over window texts: (id, score), best first."""
         return lexical.bm25_search(self._db, query, n)
 
-    def windows_by_id(self, ids: Sequence[str]) -> Dict[str, tuple]:
-        """id -> (path, start, end, text, channel) for the given window ids."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        rows = self._db.execute(
-            f'SELECT id, path, start, "end", text, channel FROM windows WHERE id IN ({marks})', list(ids))
-        return {r[0]: r[1:] for r in rows}
-
     def count_windows(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
 

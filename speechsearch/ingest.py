@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from ._log import logger
-from .audio import SAMPLE_RATE, file_hash, iter_audio_files, iter_blocks, probe
+from .audio import SAMPLE_RATE, AudioInfo, file_hash, iter_audio_files, iter_blocks, probe
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .errors import (
@@ -126,9 +126,10 @@ def collect_paths(paths: Iterable[str], report: AddReport) -> List[str]:
     return out
 
 
-def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = None) -> Processed:
+def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = None,
+                 info: Optional[AudioInfo] = None) -> Processed:
     """Transcribe and embed one file. Raises AudioError for a file that cannot be used."""
-    info = probe(path)
+    info = info or probe(path)  # the batch probes every file first for the progress total
     warnings: List[str] = []
     if info.channels > 2:
         warnings.append(f"{info.channels} channels mixed down to one")
@@ -317,7 +318,7 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     report = AddReport()
     meta = check_metadata(metadata)
     files = collect_paths(paths, report)
-    todo: List[Tuple[str, str, float]] = []
+    todo: List[Tuple[str, str, Optional[AudioInfo]]] = []
     for f in files:
         try:
             h = file_hash(f)
@@ -330,14 +331,14 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
                 report.skipped.append(FileResult(f, known.duration, known.segments, reason))
                 continue
             try:
-                duration = probe(f).duration
+                info: Optional[AudioInfo] = probe(f)
             except AudioError:
-                duration = 0.0  # reported when processed
-            todo.append((f, h, duration))
+                info = None  # probed again, and reported, when processed
+            todo.append((f, h, info))
         except OSError as e:
             report.failed.append(FileFailure(f, f"{f}: cannot read the file ({e})", type(e).__name__))
     if progress is not None:
-        progress.total = round(sum(d for _, _, d in todo), 1)
+        progress.total = round(sum(i.duration for _, _, i in todo if i is not None), 1)
         progress.refresh()
 
     def advance(seconds: float) -> None:  # the container's duration can be a little short
@@ -345,11 +346,11 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             progress.total = progress.n + seconds
         progress.update(seconds)
 
-    for f, h, _ in todo:
+    for f, h, info in todo:
         if progress is not None:
             progress.set_postfix_str(os.path.basename(f))
         try:
-            processed = process_file(f, pipeline, advance if progress is not None else None)
+            processed = process_file(f, pipeline, advance if progress is not None else None, info)
             commit_file(catalog, store, f, h, processed, meta, pipeline.models, acoustic_store, voice_store)
         except _FATAL:
             raise

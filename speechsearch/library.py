@@ -224,7 +224,8 @@ class Library:
         signals = _check_signals(signals, ("text", "lexical"))
         if not self._catalog.has_windows():
             return []
-        vector = self._pipeline.embedder.encode_query(query.strip())
+        # the text model is loaded and run only when the dense signal is asked for
+        vector = self._pipeline.embedder.encode_query(query.strip()) if "text" in signals else None
         return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion, signals=signals,
                              text=query, text_vector=vector)
 

@@ -11,7 +11,7 @@ Signals, all scored per window (higher is better):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from .fusion import FusionOptions, fuse, restrict
 from .store import RESERVED_KEYS, ChromaStore, StoredHit
 from .types import Hit
 
-__all__ = ["Candidates", "ranked_search", "to_hits", "collapse", "hit_from_row"]
+__all__ = ["Candidates", "ranked_search", "collapse", "hit_from_row"]
 
 
 @dataclass
@@ -116,12 +116,6 @@ def hit_from_row(row: StoredHit, score: float, scores: Dict[str, float],
     return Hit(path=path, start=float(m["start"]), end=float(m["end"]), text=row.text, score=score,
                metadata={k: v for k, v in m.items() if k not in RESERVED_KEYS},
                channel=int(m.get("channel", 0)), id=row.id, scores=scores)
-
-
-def to_hits(stored: Iterable[StoredHit], ready: Dict[str, str]) -> List[Hit]:
-    """Rows as hits scored by cosine similarity (1 - cosine distance), best first."""
-    hits = [hit_from_row(s, 1.0 - s.distance, {"text": 1.0 - s.distance}, ready) for s in stored]
-    return sorted((h for h in hits if h is not None), key=lambda h: -h.score)
 
 
 def collapse(hits: List[Hit], k: int) -> List[Hit]:
