@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -31,7 +33,7 @@ from .errors import (
 from .options import VadOptions, WindowOptions
 from .segment import iter_speech
 from .store import RESERVED_KEYS, ChromaStore
-from .transcribe import Transcriber
+from .transcribe import Transcriber, detect_language, transcribe_chunks
 from .types import AddReport, FileFailure, FileResult, Segment, Window, Word
 from .windows import make_windows, sentences
 
@@ -126,59 +128,247 @@ def collect_paths(paths: Iterable[str], report: AddReport) -> List[str]:
     return out
 
 
-def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = None,
-                 info: Optional[AudioInfo] = None) -> Processed:
-    """Transcribe and embed one file. Raises AudioError for a file that cannot be used."""
-    info = info or probe(path)  # the batch probes every file first for the progress total
-    warnings: List[str] = []
-    if info.channels > 2:
-        warnings.append(f"{info.channels} channels mixed down to one")
-    segments: List[Segment] = []
-    language = None
-    reported = 0.0
-    total = 0.0
+class _File:
+    """One file on its way through the stages. The reader thread fills `info`, `warnings` and
+    `scanned` before it queues the file's "end"; the main thread reads them after that."""
 
-    def scanned(seconds: float) -> None:
-        nonlocal total
-        total += seconds
+    def __init__(self, path: str, hash: str = "", info: Optional[AudioInfo] = None):
+        self.path, self.hash, self.info = path, hash, info
+        self.warnings: List[str] = []
+        self.scanned = 0.0  # seconds of audio decoded
+        self.language: Optional[str] = None
+        self.detected = False
+        self.segments: List[Segment] = []
+        self.spans: List[Tuple[float, float]] = []
+        self.unit_vectors: List[np.ndarray] = []
+        self.voice_vectors: List[np.ndarray] = []
+        self.reported = 0.0  # seconds of progress reported
+        self.failed = False
 
-    spans: List[Tuple[float, float]] = []
-    unit_vectors: List[np.ndarray] = []
-    voice_vectors: List[np.ndarray] = []
-    blocks = iter_blocks(path, 30.0, pipeline.decoder, warnings)
-    for chunk in iter_speech(blocks, pipeline.vad, on_audio=scanned):
-        segs, lang = pipeline.transcriber.transcribe(chunk.audio)
-        language = language or lang
-        segments.extend(_to_file_time(s, chunk) for s in segs)
-        if (pipeline.acoustic is not None or pipeline.voice is not None) and segs:
-            chunk_spans, clips = sentence_clips(chunk, segs, pipeline)
-            spans.extend(chunk_spans)
-            if pipeline.acoustic is not None:
-                unit_vectors.append(pipeline.acoustic.embed_many(clips))
-            if pipeline.voice is not None:
-                voice_vectors.append(pipeline.voice.embed_many(clips))
-        if progress is not None:
-            pos = chunk.pieces[-1][1] / 16000 + chunk.pieces[-1][2] / 16000
-            if pos > reported:
-                progress(pos - reported)
-                reported = pos
-    duration = total
-    if info.duration and duration < info.duration - max(1.0, 0.02 * info.duration):
+    def add_scanned(self, seconds: float) -> None:
+        self.scanned += seconds
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _put(q: "queue.Queue[Any]", item: Any, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            q.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            continue
+
+
+def _read(files: List[_File], pipeline: Pipeline, out: "queue.Queue[Any]", stop: threading.Event) -> None:
+    """Stage 1 (thread): decode and VAD each file in turn into speech chunks."""
+    try:
+        for f in files:
+            try:
+                if f.info is None:
+                    f.info = probe(f.path)
+                if f.info.channels > 2:
+                    f.warnings.append(f"{f.info.channels} channels mixed down to one")
+                blocks = iter_blocks(f.path, 30.0, pipeline.decoder, f.warnings)
+                for chunk in iter_speech(blocks, pipeline.vad, on_audio=f.add_scanned):
+                    _put(out, ("chunk", f, chunk), stop)
+                _put(out, ("end", f), stop)
+            except _Stopped:
+                raise
+            except BaseException as e:
+                _put(out, ("error", f, e), stop)
+        _put(out, ("done",), stop)
+    except _Stopped:
+        pass
+
+
+def _fixed_language(transcriber: Any) -> Optional[str]:
+    """The language every file gets without detection, or None when each file is detected."""
+    options = getattr(transcriber, "options", None)
+    if getattr(options, "language", None):
+        return options.language
+    if not hasattr(transcriber, "language_probs") or not getattr(transcriber, "multilingual", False):
+        return "en" if hasattr(transcriber, "language_probs") else None
+    return None
+
+
+def _transcribe(pipeline: Pipeline, inbox: "queue.Queue[Any]", out: "queue.Queue[Any]",
+                stop: threading.Event) -> None:
+    """Stage 2 (thread): transcribe speech chunks in batches. With one language for every file,
+    a batch may span files; with per-file detection, batches stay within a file and the file's
+    language is detected from the chunks of its first batch. Messages leave in arrival order."""
+    transcriber = pipeline.transcriber
+    options = getattr(transcriber, "options", None)
+    size = max(1, getattr(options, "batch_size", 1))
+    pending: List[Any] = []
+    try:
+        fixed = _fixed_language(transcriber)
+        while True:
+            msg = inbox.get()
+            pending.append(msg)
+            n = sum(1 for m in pending if m[0] == "chunk")
+            last = msg[0] == "done"
+            if n >= size or last or (fixed is None and msg[0] in ("end", "error")):
+                _flush(pending, transcriber, fixed, options, out, stop)
+                pending = []
+            if last:
+                return
+    except _Stopped:
+        pass
+    except BaseException as e:  # a model that cannot load: nothing else can go on
+        try:
+            _put(out, ("fatal", e), stop)
+        except _Stopped:
+            pass
+
+
+def _flush(pending: List[Any], transcriber: Any, fixed: Optional[str], options: Any,
+           out: "queue.Queue[Any]", stop: threading.Event) -> None:
+    chunks = [m for m in pending if m[0] == "chunk"]
+    results: List[Any] = []
+    if chunks:
+        files = {id(m[1]): m[1] for m in chunks}
+        try:
+            for f in files.values():
+                if fixed is None and not f.detected:
+                    f.detected = True
+                    found = detect_language(transcriber, [m[2].audio for m in chunks if m[1] is f],
+                                            getattr(options, "language_chunks", 4))
+                    f.language = found[0] if found else None
+                    if found:
+                        logger.info("%s: language %s (p=%.2f)", f.path, *found)
+                elif fixed is not None:
+                    f.language = fixed
+            language = fixed if fixed is not None else next(iter(files.values())).language
+            results = transcribe_chunks(transcriber, [m[2].audio for m in chunks], language)
+        except _FATAL:
+            raise
+        except Exception as e:  # blame the files of this batch, keep the others going
+            for f in files.values():
+                _put(out, ("error", f, e), stop)
+            pending = [m for m in pending if m[0] != "chunk"]
+            results = []
+    it = iter(results)
+    for m in pending:
+        _put(out, ("chunk", m[1], m[2], next(it)) if m[0] == "chunk" else m, stop)
+
+
+def process_files(files: List[_File], pipeline: Pipeline, progress: Optional[Progress] = None
+                  ) -> Iterator[Tuple[_File, Any]]:
+    """Run files through decode+VAD (thread), transcription (thread) and embedding (here), so
+    that both cores stay busy: the next chunks are decoded while a batch is transcribed, and
+    acoustic vectors of one batch are computed while the next is transcribed. Yields
+    ``(file, Processed)`` or ``(file, exception)`` for each file in order. Memory stays bounded:
+    the queues hold at most a few batches of 30 s chunks."""
+    size = max(1, getattr(getattr(pipeline.transcriber, "options", None), "batch_size", 1))
+    stop = threading.Event()
+    chunks_q: "queue.Queue[Any]" = queue.Queue(maxsize=2 * size)
+    results_q: "queue.Queue[Any]" = queue.Queue(maxsize=2 * size)
+    threads = [threading.Thread(target=_read, args=(files, pipeline, chunks_q, stop),
+                                name="speechsearch-decode", daemon=True),
+               threading.Thread(target=_transcribe, args=(pipeline, chunks_q, results_q, stop),
+                                name="speechsearch-asr", daemon=True)]
+    for t in threads:
+        t.start()
+    try:
+        while True:
+            msg = results_q.get()
+            kind = msg[0]
+            if kind == "done":
+                return
+            if kind == "fatal":
+                raise msg[1]
+            f = msg[1]
+            if f.failed:
+                continue
+            if kind == "error":
+                if isinstance(msg[2], _FATAL):
+                    raise msg[2]
+                f.failed = True
+                yield f, msg[2]
+            elif kind == "chunk":
+                try:
+                    _take_chunk(f, msg[2], msg[3], pipeline, progress)
+                except _FATAL:
+                    raise
+                except Exception as e:
+                    f.failed = True
+                    yield f, e
+            else:  # "end"
+                try:
+                    processed = _finish(f, pipeline, progress)
+                except _FATAL:
+                    raise
+                except Exception as e:
+                    f.failed = True
+                    yield f, e
+                    continue
+                yield f, processed
+    finally:
+        stop.set()
+        for q in (chunks_q, results_q):  # unblock a thread waiting to put
+            while True:
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    break
+        for t in threads:
+            t.join(timeout=5)
+
+
+def _take_chunk(f: _File, chunk: Any, segs: List[Segment], pipeline: Pipeline,
+                progress: Optional[Progress]) -> None:
+    f.segments.extend(_to_file_time(s, chunk) for s in segs)
+    if (pipeline.acoustic is not None or pipeline.voice is not None) and segs:
+        chunk_spans, clips = sentence_clips(chunk, segs, pipeline)
+        f.spans.extend(chunk_spans)
+        if pipeline.acoustic is not None:
+            f.unit_vectors.append(pipeline.acoustic.embed_many(clips))
+        if pipeline.voice is not None:
+            f.voice_vectors.append(pipeline.voice.embed_many(clips))
+    if progress is not None:
+        off, start, length = chunk.pieces[-1]
+        pos = (start + length) / SAMPLE_RATE
+        if pos > f.reported:
+            progress(pos - f.reported)
+            f.reported = pos
+
+
+def _finish(f: _File, pipeline: Pipeline, progress: Optional[Progress]) -> Processed:
+    duration = f.scanned
+    info = f.info
+    if info is not None and info.duration and duration < info.duration - max(1.0, 0.02 * info.duration):
         msg = (f"decoded {duration:.1f} s of the {info.duration:.1f} s the file announces; it looks "
                "truncated (indexed what could be decoded; re-export or re-copy the file)")
-        logger.warning("%s: %s", path, msg)
-        warnings.append(msg)
-    if progress is not None and duration > reported:
-        progress(duration - reported)
-    segments.sort(key=lambda s: s.start)
-    windows = make_windows(segments, pipeline.windows, channel=-1 if info.channels > 1 else 0)
+        logger.warning("%s: %s", f.path, msg)
+        f.warnings.append(msg)
+    if progress is not None and duration > f.reported:
+        progress(duration - f.reported)
+    segments = sorted(f.segments, key=lambda s: s.start)
+    channels = info.channels if info is not None else 1
+    windows = make_windows(segments, pipeline.windows, channel=-1 if channels > 1 else 0)
     vectors = pipeline.embedder.encode([w.text for w in windows])
     if not windows:
-        logger.info("%s: no speech found", path)
-    units = [(a, b, _best_window(a, b, windows)) for a, b in spans]
-    return Processed(duration, segments, windows, vectors, language if segments else None, warnings,
-                     units, np.concatenate(unit_vectors) if unit_vectors else None,
-                     np.concatenate(voice_vectors) if voice_vectors else None)
+        logger.info("%s: no speech found", f.path)
+    units = [(a, b, _best_window(a, b, windows)) for a, b in f.spans]
+    return Processed(duration, segments, windows, vectors, f.language if segments else None, f.warnings,
+                     units, np.concatenate(f.unit_vectors) if f.unit_vectors else None,
+                     np.concatenate(f.voice_vectors) if f.voice_vectors else None)
+
+
+def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = None,
+                 info: Optional[AudioInfo] = None) -> Processed:
+    """Transcribe and embed one file (touching nothing on disk). Raises AudioError for a file
+    that cannot be used."""
+    for _, result in process_files([_File(path, "", info)], pipeline, progress):
+        if isinstance(result, BaseException):
+            raise result
+        return result
+    raise RuntimeError(f"{path}: the pipeline ended without a result")  # pragma: no cover
 
 
 def sentence_clips(chunk: Any, segs: List[Segment], pipeline: Pipeline
@@ -275,8 +465,9 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
         if s is not None:
             s.delete_path(path)
     ids = window_ids(path, hash, len(processed.windows))
+    lang = {"language": processed.language} if processed.language else {}
     metas = [dict(metadata, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
-                  channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"])
+                  channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"], **lang)
              for w in processed.windows]
     store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
     if acoustic_store is not None and processed.unit_vectors is not None:
@@ -284,7 +475,7 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
     if voice_store is not None and processed.voice_vectors is not None:
         store_units(voice_store, path, hash, ids, processed.units, processed.voice_vectors, processed.windows)
     transcript = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
-                   "channel": s.channel,
+                   "channel": s.channel, "language": processed.language,
                    "words": [[round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 3)]
                              for w in s.words]} for s in processed.segments]
     catalog.finish_file(path, hash, duration=processed.duration, ids=ids, windows=processed.windows,
@@ -300,9 +491,10 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
         raise InvalidInputError(f"{path}: not in the index")
     rows = catalog.window_rows(path)
     dropped = {k: None for k in known.metadata if k not in metadata}  # None deletes a key in Chroma
+    lang = {"language": known.language} if known.language else {}
     metas = [dict(dropped, **metadata, path=path, file_hash=known.hash, start=float(start), end=float(end),
                   channel=channel, asr_model=known.models.get("asr_model", ""),
-                  text_model=known.models.get("text_model", ""))
+                  text_model=known.models.get("text_model", ""), **lang)
              for _, start, end, channel in rows]
     store.update_metadata([r[0] for r in rows], metas)
     catalog.set_file_metadata(path, metadata)
@@ -346,24 +538,30 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             progress.total = progress.n + seconds
         progress.update(seconds)
 
-    for f, h, info in todo:
+    states = [_File(f, h, info) for f, h, info in todo]
+    for f, result in process_files(states, pipeline, advance if progress is not None else None):
         if progress is not None:
-            progress.set_postfix_str(os.path.basename(f))
-        try:
-            processed = process_file(f, pipeline, advance if progress is not None else None, info)
-            commit_file(catalog, store, f, h, processed, meta, pipeline.models, acoustic_store, voice_store)
-        except _FATAL:
-            raise
-        except SpeechSearchError as e:
-            logger.warning("%s", e)
-            report.failed.append(FileFailure(f, str(e) if f in str(e) else f"{f}: {e}", type(e).__name__))
-            continue
-        except Exception as e:  # one bad file must not stop the batch
-            logger.exception("%s: unexpected error", f)
-            report.failed.append(FileFailure(f, f"{f}: unexpected {type(e).__name__}: {e}", type(e).__name__))
-            continue
-        report.added.append(FileResult(f, processed.duration, len(processed.windows),
-                                       "" if processed.windows else "no speech found",
-                                       tuple(processed.warnings)))
+            progress.set_postfix_str(os.path.basename(f.path))
+        if not isinstance(result, BaseException):
+            try:
+                commit_file(catalog, store, f.path, f.hash, result, meta, pipeline.models, acoustic_store,
+                            voice_store)
+            except _FATAL:
+                raise
+            except Exception as e:
+                result = e
+        if isinstance(result, SpeechSearchError):
+            logger.warning("%s", result)
+            msg = str(result)
+            report.failed.append(FileFailure(f.path, msg if f.path in msg else f"{f.path}: {msg}",
+                                             type(result).__name__))
+        elif isinstance(result, BaseException):  # one bad file must not stop the batch
+            logger.error("%s: unexpected error", f.path, exc_info=result)
+            report.failed.append(FileFailure(f.path, f"{f.path}: unexpected {type(result).__name__}: {result}",
+                                             type(result).__name__))
+        else:
+            report.added.append(FileResult(f.path, result.duration, len(result.windows),
+                                           "" if result.windows else "no speech found",
+                                           tuple(result.warnings)))
     report.seconds = time.perf_counter() - t0
     return report

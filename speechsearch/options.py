@@ -25,7 +25,7 @@ class TranscribeOptions:
     when Whisper itself judges them not to be speech.
     """
 
-    language: Optional[str] = "en"  # None: detect (multilingual models only)
+    language: Optional[str] = None  # None: "en" for English-only models, detected per file otherwise
     beam_size: int = 1
     best_of: int = 1
     temperature: Tuple[float, ...] = (0.0, 0.4, 0.8)
@@ -35,7 +35,9 @@ class TranscribeOptions:
     no_speech_threshold: float = 0.6
     hallucination_silence_threshold: Optional[float] = 2.0
     word_timestamps: bool = True
-    compute_type: str = "auto"  # "auto": int8 on CPU, float16 on CUDA
+    compute_type: str = "auto"  # "auto": int8 on CPU, float16 on CUDA (faster-whisper)
+    batch_size: int = 8  # speech chunks decoded together (faster-whisper); 1: one at a time
+    language_chunks: int = 4  # speech chunks sampled per file to detect its language
     cpu_threads: int = 0  # 0: let CTranslate2 use every core
 
 

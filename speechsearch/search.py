@@ -115,7 +115,7 @@ def hit_from_row(row: StoredHit, score: float, scores: Dict[str, float],
         return None  # its file is being (re)indexed or was removed
     return Hit(path=path, start=float(m["start"]), end=float(m["end"]), text=row.text, score=score,
                metadata={k: v for k, v in m.items() if k not in RESERVED_KEYS},
-               channel=int(m.get("channel", 0)), id=row.id, scores=scores)
+               channel=int(m.get("channel", 0)), id=row.id, scores=scores, language=m.get("language"))
 
 
 def collapse(hits: List[Hit], k: int) -> List[Hit]:

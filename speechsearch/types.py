@@ -61,6 +61,7 @@ class Hit:
     channel: int = 0
     id: str = ""
     scores: Dict[str, float] = field(default_factory=dict)
+    language: Optional[str] = None  # the file's language, where it was detected or set
 
     @property
     def duration(self) -> float:
@@ -75,6 +76,7 @@ class Hit:
             "score": round(self.score, 6),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "channel": self.channel,
+            "language": self.language,
             "metadata": dict(self.metadata),
             "id": self.id,
         }

@@ -1,29 +1,32 @@
-"""The faster-whisper (CTranslate2) engine: int8 on CPU, float16 on CUDA."""
+"""The faster-whisper (CTranslate2) engine: int8 on CPU, float16 on CUDA.
+
+Speech chunks (at most 30 s each, from the VAD) are decoded in batches through faster-whisper's
+`BatchedInferencePipeline`: one encoder and decoder pass over several chunks keeps both CPU cores
+busy (see docs/benchmarks.md). Batched decoding is greedy at the first temperature only, so a chunk
+whose batched text fails the hallucination guards (too repetitive, too unlikely) is decoded again
+on its own with the full temperature fallback.
+"""
 
 from __future__ import annotations
 
 import threading
-import zlib
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .._log import logger
+from ..audio import SAMPLE_RATE
 from ..errors import MissingDependencyError, ModelNotFoundError
-from ..models import shared_model, resolve_device, resolve_whisper, whisper_model_id
+from ..models import resolve_device, resolve_whisper, shared_model, whisper_model_id
 from ..options import TranscribeOptions
 from ..types import Segment, Word
+from . import keep_segment, needs_fallback
 
 __all__ = ["FasterWhisperTranscriber"]
 
 
-def _compression_ratio(text: str) -> float:
-    data = text.encode("utf-8")
-    return len(data) / max(1, len(zlib.compress(data)))
-
-
 class FasterWhisperTranscriber:
-    """Whisper through faster-whisper. The model loads on the first `transcribe` call."""
+    """Whisper through faster-whisper. The model loads on the first call."""
 
     engine = "faster-whisper"
 
@@ -47,9 +50,7 @@ class FasterWhisperTranscriber:
                     ) from e
                 resolved = resolve_whisper(self.model)
                 device = resolve_device(self.device)
-                compute = self.options.compute_type
-                if compute == "auto":
-                    compute = "int8" if device == "cpu" else "float16"
+                compute = self.compute_type(device)
                 logger.info("loading Whisper %s from %s (%s, %s)", resolved.name, resolved.source,
                             device, compute)
                 key = ("faster-whisper", resolved.source, device, compute, self.options.cpu_threads)
@@ -65,15 +66,36 @@ class FasterWhisperTranscriber:
                     ) from e
             return self._model
 
-    def transcribe(self, audio: np.ndarray) -> Tuple[List[Segment], Optional[str]]:
+    def compute_type(self, device: Optional[str] = None) -> str:
+        compute = self.options.compute_type
+        if compute == "auto":
+            compute = "int8" if (device or resolve_device(self.device)) == "cpu" else "float16"
+        return compute
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.load().model.is_multilingual)
+
+    def _language(self, language: Optional[str]) -> Optional[str]:
+        language = language or self.options.language
+        if not self.multilingual:
+            return "en"
+        return language
+
+    def language_probs(self, audio: np.ndarray) -> Dict[str, float]:
+        """Probability of each language for one speech chunk (multilingual models)."""
+        model = self.load()
+        _, _, probs = model.detect_language(audio=np.asarray(audio, np.float32), language_detection_segments=1)
+        return dict(probs)
+
+    def transcribe(self, audio: np.ndarray, language: Optional[str] = None
+                   ) -> Tuple[List[Segment], Optional[str]]:
+        """One chunk, with the full temperature fallback and hallucination guards."""
         model = self.load()
         o = self.options
-        language = o.language
-        if language is None and not model.model.is_multilingual:
-            language = "en"
         segments, info = model.transcribe(
-            audio,
-            language=language,
+            np.asarray(audio, np.float32),
+            language=self._language(language),
             beam_size=o.beam_size,
             best_of=o.best_of,
             temperature=list(o.temperature),
@@ -85,17 +107,51 @@ class FasterWhisperTranscriber:
             hallucination_silence_threshold=o.hallucination_silence_threshold if o.word_timestamps else None,
             vad_filter=False,
         )
-        out: List[Segment] = []
-        for s in segments:
-            text = s.text.strip()
-            if not text:
-                continue
-            if o.compression_ratio_threshold and _compression_ratio(text) > o.compression_ratio_threshold:
-                logger.debug("dropped a repetitive segment: %r", text[:80])
-                continue
-            if s.no_speech_prob > o.no_speech_threshold and s.avg_logprob < o.log_prob_threshold:
-                continue
-            words = tuple(Word(w.start, w.end, w.word, w.probability) for w in (s.words or ())
-                          if w.word.strip())
-            out.append(Segment(s.start, s.end, text, words, s.avg_logprob, s.no_speech_prob))
+        out = [seg for seg in (_segment(s, 0.0) for s in segments) if keep_segment(seg, o)]
         return out, info.language
+
+    def transcribe_batch(self, chunks: Sequence[np.ndarray], language: Optional[str] = None
+                         ) -> List[List[Segment]]:
+        """Several chunks at once; segments of each are timed from the start of that chunk."""
+        o = self.options
+        if len(chunks) <= 1 or o.batch_size <= 1:
+            return [self.transcribe(c, language)[0] for c in chunks]
+        from faster_whisper import BatchedInferencePipeline
+
+        model = self.load()
+        language = self._language(language) or "en"
+        offsets = np.cumsum([0] + [len(c) for c in chunks])
+        clips = [{"start": offsets[i] / SAMPLE_RATE, "end": offsets[i + 1] / SAMPLE_RATE}
+                 for i in range(len(chunks))]
+        segments, _ = BatchedInferencePipeline(model).transcribe(
+            np.concatenate(chunks).astype(np.float32, copy=False),
+            language=language,
+            clip_timestamps=clips,
+            batch_size=o.batch_size,
+            beam_size=o.beam_size,
+            temperature=o.temperature[0],
+            compression_ratio_threshold=o.compression_ratio_threshold,
+            log_prob_threshold=o.log_prob_threshold,
+            no_speech_threshold=o.no_speech_threshold,
+            word_timestamps=o.word_timestamps,
+            without_timestamps=True,
+        )
+        out: List[List[Segment]] = [[] for _ in chunks]
+        starts = offsets[:-1] / SAMPLE_RATE
+        for s in segments:  # segment times are rounded: allow for it when finding the chunk
+            i = max(0, int(np.searchsorted(starts, s.start + 0.1, side="right")) - 1)
+            out[i].append(_segment(s, float(starts[i])))
+        for i, segs in enumerate(out):
+            if any(needs_fallback(s, o) for s in segs):
+                logger.debug("chunk %d failed the guards in the batch; decoding it again with fallback", i)
+                out[i] = self.transcribe(chunks[i], language)[0]
+            else:
+                out[i] = [s for s in segs if keep_segment(s, o)]
+        return out
+
+
+def _segment(s: Any, offset: float) -> Segment:
+    words = tuple(Word(max(0.0, float(w.start) - offset), max(0.0, float(w.end) - offset), w.word, float(w.probability))
+                  for w in (s.words or ()) if w.word.strip())
+    return Segment(max(0.0, s.start - offset), max(0.0, s.end - offset), s.text.strip(), words,
+                   float(s.avg_logprob), float(s.no_speech_prob))
