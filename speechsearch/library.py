@@ -18,7 +18,7 @@ from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coer
 from .fusion import FusionOptions
 from .search import ranked_search
 from .store import ChromaStore
-from .transcribe import get_transcriber
+from .transcribe import ENGINES, get_transcriber
 from .types import AddReport, FileInfo, Hit
 
 __all__ = ["Library"]
@@ -45,7 +45,7 @@ class Library:
         *,
         model: Optional[str] = None,
         text_model: Optional[str] = None,
-        transcriber: Any = "faster-whisper",
+        transcriber: Any = None,
         device: str = "auto",
         transcribe_options: Union[TranscribeOptions, Mapping[str, Any], None] = None,
         vad: Union[VadOptions, Mapping[str, Any], None] = None,
@@ -78,6 +78,8 @@ class Library:
         text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                        DEFAULT_TEXT_MODEL)
         options = coerce(TranscribeOptions, transcribe_options)
+        if transcriber is None:  # the engine that built the index, else the default
+            transcriber = recorded["asr_engine"] if recorded["asr_engine"] in ENGINES else "faster-whisper"
         self._pipeline = Pipeline(
             transcriber=get_transcriber(transcriber, model=model, options=options, device=device),
             embedder=TextEmbedder(text_model, device=device),

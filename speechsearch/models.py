@@ -97,12 +97,19 @@ def resolve_whisper(name: str) -> ResolvedModel:
         if all(d is not None for d in dirs):
             return ResolvedModel(name, str(_assemble(name, [d / sub for d in dirs])), True)  # type: ignore[operator]
         logger.info("packaged weights for %s not installed (%s); trying the model hub", name, hint)
-    if name not in _whisper_names() and "/" not in name:  # "org/repo" is a hub id
-        raise ModelNotFoundError(
-            f"unknown Whisper model {name!r}; use one of {_whisper_names()} or a path to a "
-            "CTranslate2 model folder"
-        )
+    check_whisper_name(name, _whisper_names())  # "org/repo" is a hub id
     return ResolvedModel(name, name, False)
+
+
+def check_whisper_name(name: str, known: list) -> None:
+    """Fail early, listing `known`, for a name that is neither a path, a hub id nor a known model."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"model must be a name or a path, got {name!r}")
+    if Path(name).expanduser().exists() or _looks_like_path(name) or "/" in name:
+        return
+    if name not in known:
+        raise ModelNotFoundError(f"unknown Whisper model {name!r}; use one of {sorted(known)} or a path "
+                                 "to a model folder or file")
 
 
 def _assemble(name: str, dirs: list) -> Path:

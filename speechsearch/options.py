@@ -33,6 +33,7 @@ class TranscribeOptions:
     compression_ratio_threshold: float = 2.4
     log_prob_threshold: float = -1.0
     no_speech_threshold: float = 0.6
+    doubtful_word_probability: float = 0.4  # with no_speech_threshold: drops text invented in silence
     hallucination_silence_threshold: Optional[float] = 2.0
     word_timestamps: bool = True
     compute_type: str = "auto"  # "auto": int8 on CPU, float16 on CUDA (faster-whisper)

@@ -89,7 +89,13 @@ def compression_ratio(text: str) -> float:
 
 
 def _silence(seg: Segment, o: TranscribeOptions) -> bool:
-    return seg.no_speech_prob > o.no_speech_threshold and seg.avg_logprob < o.log_prob_threshold
+    """Whisper's rule (likely no speech and an unlikely text), plus one for the short phrases
+    Whisper invents in silence ("you", "Thank you."): likely no speech and words it doubts."""
+    if seg.no_speech_prob <= o.no_speech_threshold:
+        return False
+    if seg.avg_logprob < o.log_prob_threshold:
+        return True
+    return bool(seg.words) and float(np.mean([w.probability for w in seg.words])) < o.doubtful_word_probability
 
 
 def keep_segment(seg: Segment, o: TranscribeOptions) -> bool:
@@ -192,8 +198,10 @@ def detect_language(transcriber: Any, chunks: Sequence[np.ndarray], max_chunks: 
     return lang, totals[lang]
 
 
-def missing_engine(engine: str, extra: str, package: str, exc: BaseException) -> MissingDependencyError:
+def missing_engine(engine: str, extra: str, package: str, exc: BaseException, hint: str = ""
+                   ) -> MissingDependencyError:
+    """The error for an engine whose package is not installed, naming the extra to install."""
     return MissingDependencyError(
         f"the {engine} engine needs the {package} package, which is not installed ({exc}); "
-        f"install it with: pip install 'speechsearch[{extra}]'"
+        f"install it with: pip install 'speechsearch[{extra}]'" + (f" ({hint})" if hint else "")
     )

@@ -17,7 +17,14 @@ import numpy as np
 from .._log import logger
 from ..audio import SAMPLE_RATE
 from ..errors import MissingDependencyError, ModelNotFoundError
-from ..models import resolve_device, resolve_whisper, shared_model, whisper_model_id
+from ..models import (
+    _whisper_names,
+    check_whisper_name,
+    resolve_device,
+    resolve_whisper,
+    shared_model,
+    whisper_model_id,
+)
 from ..options import TranscribeOptions
 from ..types import Segment, Word
 from . import keep_segment, needs_fallback
@@ -32,6 +39,7 @@ class FasterWhisperTranscriber:
 
     def __init__(self, model: str = "tiny.en", options: Optional[TranscribeOptions] = None,
                  device: str = "auto"):
+        check_whisper_name(model, _whisper_names())
         self.model = model
         self.model_name = whisper_model_id(model)
         self.options = options or TranscribeOptions()
@@ -153,5 +161,5 @@ class FasterWhisperTranscriber:
 def _segment(s: Any, offset: float) -> Segment:
     words = tuple(Word(max(0.0, float(w.start) - offset), max(0.0, float(w.end) - offset), w.word, float(w.probability))
                   for w in (s.words or ()) if w.word.strip())
-    return Segment(max(0.0, s.start - offset), max(0.0, s.end - offset), s.text.strip(), words,
+    return Segment(max(0.0, float(s.start) - offset), max(0.0, float(s.end) - offset), s.text.strip(), words,
                    float(s.avg_logprob), float(s.no_speech_prob))

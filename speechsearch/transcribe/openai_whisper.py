@@ -27,6 +27,7 @@ from ..models import (
     _PACKAGED_WHISPER,
     _looks_like_path,
     cache_dir,
+    check_whisper_name,
     resolve_whisper,
     shared_model,
     whisper_model_id,
@@ -37,15 +38,15 @@ from . import keep_segment, missing_engine
 
 __all__ = ["OpenAIWhisperTranscriber", "resolve_checkpoint"]
 
-EXTRA_HINT = ("pip install 'speechsearch[openai-whisper-cpu]' && "
-              "pip install --no-deps openai-whisper==20250625")
+EXTRA_HINT = ("on a CPU-only machine, skip its CUDA-only triton dependency: pip install "
+              "'speechsearch[openai-whisper-cpu]' && pip install --no-deps openai-whisper==20250625")
 
 
 def _whisper() -> Any:
     try:
         import whisper
     except ImportError as e:
-        raise missing_engine("openai-whisper", "openai-whisper", "openai-whisper", e) from e
+        raise missing_engine("openai-whisper", "openai-whisper", "openai-whisper", e, EXTRA_HINT) from e
     return whisper
 
 
@@ -130,7 +131,8 @@ class OpenAIWhisperTranscriber:
         self.device = device
         self._model: Any = None
         self._lock = threading.Lock()
-        _whisper()  # fail at construction, naming the extra, when the package is missing
+        whisper = _whisper()  # fail at construction, naming the extra, when the package is missing
+        check_whisper_name(model, sorted(set(whisper.available_models()) | set(_PACKAGED_WHISPER)))
 
     def _device(self) -> str:
         if self.device not in ("auto", "cpu", "cuda"):

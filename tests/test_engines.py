@@ -1,0 +1,242 @@
+"""Both transcription engines, with real weights: one contract, the CT2 -> openai-whisper
+converter, per-file language detection, word times, and the errors for bad engine choices."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import CALL_FILES, DATA, LIBRIVOX, ROOT
+from speechsearch import Library
+from speechsearch.audio import decode
+from speechsearch.errors import InvalidInputError, ModelMismatchError, ModelNotFoundError
+from speechsearch.models import resolve_whisper
+from speechsearch.options import TranscribeOptions
+from speechsearch.transcribe import (
+    ENGINES,
+    detect_language,
+    fill_word_times,
+    get_transcriber,
+    transcribe_chunks,
+)
+from speechsearch.transcribe.convert import convert_ct2, read_ct2
+from speechsearch.types import Segment, Word
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from ingest import edits, words  # noqa: E402  (the benchmark's WER normalisation)
+
+REFERENCE = (DATA / "librivox-short.txt").read_text()
+
+
+@pytest.fixture(scope="module", params=sorted(ENGINES))
+def engine(request):
+    return get_transcriber(request.param, "tiny.en", TranscribeOptions(batch_size=4))
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    return decode(str(LIBRIVOX))
+
+
+def _wer(text: str) -> float:
+    return edits(words(REFERENCE), words(text)) / len(words(REFERENCE))
+
+
+def _check_structure(segments, length_s: float) -> None:
+    assert segments and all(isinstance(s, Segment) for s in segments)
+    last = 0.0
+    for s in segments:
+        assert s.text and s.words, s
+        assert 0.0 <= s.start <= s.end <= length_s + 0.5
+        assert "".join(w.text for w in s.words).strip() == s.text.strip() or len(s.words) >= len(s.text.split()) - 1
+        for w in s.words:
+            assert isinstance(w, Word) and isinstance(w.start, float) and isinstance(w.end, float)
+            assert w.text.strip() and 0.0 <= w.probability <= 1.0
+            assert last - 0.05 <= w.start < w.end <= length_s + 0.5, (w, last)
+            last = w.end
+
+
+def test_contract_one_chunk(engine, speech):
+    segments, language = engine.transcribe(speech)
+    _check_structure(segments, len(speech) / 16000)
+    assert language == "en"
+    assert _wer(" ".join(s.text for s in segments)) <= 0.2
+
+
+def test_contract_batch_times_each_chunk_from_its_own_start(engine, speech):
+    """Several chunks at once (batched in faster-whisper, one by one in openai-whisper): each
+    chunk's words are timed from that chunk's start, and a silent chunk yields nothing."""
+    shifted = np.concatenate([np.zeros(3 * 16000, np.float32), speech])
+    silence = np.zeros(10 * 16000, np.float32)
+    plain, late, quiet = transcribe_chunks(engine, [speech, shifted, silence], "en")
+    _check_structure(plain, len(speech) / 16000)
+    _check_structure(late, len(shifted) / 16000)
+    assert quiet == []
+    assert late[0].words[0].start == pytest.approx(plain[0].words[0].start + 3.0, abs=0.5)
+    assert _wer(" ".join(s.text for s in late)) <= 0.2
+
+
+def test_engines_agree_on_real_speech(speech):
+    texts = {name: " ".join(s.text for s in get_transcriber(name, "tiny.en").transcribe(speech)[0])
+             for name in ENGINES}
+    a, b = (words(t) for t in texts.values())
+    assert edits(a, b) / len(a) <= 0.2, texts
+
+
+def test_converter_matches_the_ctranslate2_weights(tmp_path):
+    """The converted checkpoint holds exactly the CT2 tensors, split where CT2 fuses them, and
+    openai-whisper's own loader reads it and transcribes real speech."""
+    import torch
+    import whisper
+
+    src = Path(resolve_whisper("tiny.en").source)
+    out = convert_ct2(src, tmp_path / "tiny.en.pt")
+    ckpt = torch.load(out, weights_only=True)
+    _, ct2 = read_ct2(src)
+    sd = ckpt["model_state_dict"]
+    d = ckpt["dims"]["n_text_state"]
+    fused = ct2["decoder/layer_2/self_attention/linear_0/weight"]
+    assert np.array_equal(sd["decoder.blocks.2.attn.key.weight"].numpy(), fused[d:2 * d])
+    assert np.array_equal(sd["decoder.blocks.2.cross_attn.value.weight"].numpy(),
+                          ct2["decoder/layer_2/attention/linear_1/weight"][d:])
+    assert "decoder.blocks.2.attn.key.bias" not in sd  # Whisper's key projection has no bias
+    assert ckpt["alignment_heads"]
+    model = whisper.load_model(str(out), device="cpu")
+    assert set(model.state_dict()) - set(sd) == set()  # every parameter was provided
+    text = model.transcribe(str(LIBRIVOX), fp16=False, language="en")["text"]
+    assert _wer(text) <= 0.2
+
+
+def test_converter_bad_inputs(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not a folder"):
+        convert_ct2(tmp_path / "nothing", tmp_path / "x.pt")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="no CTranslate2 model.bin"):
+        convert_ct2(tmp_path / "empty", tmp_path / "x.pt")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(Path(resolve_whisper("tiny.en").source, "model.bin").read_bytes()[:5000])
+    with pytest.raises(ModelNotFoundError, match="not a readable CTranslate2 model.bin"):
+        convert_ct2(broken, tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_convert_ct2(tmp_path):
+    out = tmp_path / "base.pt"
+    r = subprocess.run([sys.executable, "-m", "speechsearch", "models", "convert-ct2", "tiny.en", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.stat().st_size > 50e6 and "openai-whisper" in r.stdout
+
+
+def test_library_on_openai_whisper(tmp_path):
+    """End to end on the reference engine; the index remembers which engine built it."""
+    path = tmp_path / "ow.idx"
+    with Library(path, transcriber="openai-whisper") as lib:
+        assert lib.add(CALL_FILES["refund"]).ok
+        hits = lib.search("the customer wants their money back")
+        assert hits and hits[0].path.endswith("refund-call.mp3")
+    with Library(path) as lib:  # reopened without naming an engine: the one that built it
+        assert lib.info()["models"]["asr_engine"] == "openai-whisper"
+        assert lib.search("money back")
+    with pytest.raises(ModelMismatchError, match="openai-whisper"):
+        Library(path, transcriber="faster-whisper")
+
+
+@pytest.fixture(scope="module")
+def multilingual(tmp_path_factory):
+    lib = Library(tmp_path_factory.mktemp("ml") / "ml.idx", model="base")
+    report = lib.add([DATA / "french-late-start.ogg", DATA / "spanish-call.ogg", CALL_FILES["late_delivery"]])
+    assert report.ok, report.summary()
+    yield lib
+    lib.close()
+
+
+def test_language_detected_per_file_from_speech(multilingual):
+    """With a multilingual model each file gets its own language, found in its speech: the
+    French call starts with 40 s of line noise, so its first 30 s hold no speech at all."""
+    langs = {Path(f.path).name: f.language for f in multilingual.files()}
+    assert langs == {"french-late-start.ogg": "fr", "spanish-call.ogg": "es", "late-delivery-call.flac": "en"}
+    french = [h for h in multilingual.search("remboursement facture", k=5) if "french" in h.path]
+    assert french and french[0].language == "fr" and french[0].start >= 39.0
+
+
+def test_language_is_filterable(multilingual):
+    hits = multilingual.search("my order has not arrived", where={"language": "es"})
+    assert hits and {h.language for h in hits} == {"es"}
+    assert all(h.path.endswith("spanish-call.ogg") for h in hits)
+
+
+def test_language_detection_uses_several_chunks(speech):
+    t = get_transcriber("faster-whisper", "base", TranscribeOptions())
+    french = decode(str(DATA / "french-late-start.ogg"))[40 * 16000:]
+    lang, p = detect_language(t, [speech, french, french, french], max_chunks=4)
+    assert lang == "fr" and 0.5 < p <= 1.0  # three French chunks outvote one English one
+    assert detect_language(get_transcriber("faster-whisper", "tiny.en"), [speech]) is None  # English-only
+    fixed = get_transcriber("faster-whisper", "base", TranscribeOptions(language="de"))
+    assert detect_language(fixed, [french]) is None  # a language set by the user is not second-guessed
+
+
+def test_every_word_gets_a_time():
+    """Words that alignment could not place get times interpolated inside their segment."""
+    bare = fill_word_times(Segment(10.0, 14.0, "Order 4471, $59.99 refund.", ()))
+    assert [w.text for w in bare.words] == [" Order", " 4471,", " $59.99", " refund."]
+    assert bare.words[0].start == 10.0 and bare.words[-1].end == pytest.approx(14.0)
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(bare.words, bare.words[1:]))
+    collapsed = fill_word_times(Segment(0.0, 5.0, "pay 250 dollars now", (
+        Word(0.0, 0.5, " pay", 0.9), Word(1.0, 1.0, " 250", 0.2), Word(1.0, 1.0, " dollars", 0.3),
+        Word(2.0, 2.4, " now", 0.9))))
+    times = [(round(w.start, 3), round(w.end, 3)) for w in collapsed.words]
+    assert times[0] == (0.0, 0.5) and times[-1] == (2.0, 2.4)
+    assert 0.5 <= times[1][0] < times[1][1] <= times[2][0] < times[2][1] <= 2.0
+    assert [w.probability for w in collapsed.words] == [0.9, 0.2, 0.3, 0.9]
+
+
+def test_indexed_windows_all_have_word_times(multilingual):
+    for f in multilingual.files():
+        for seg in multilingual._catalog.transcript(f.path):
+            assert seg["words"], seg
+            assert all(w[1] > w[0] for w in seg["words"]), seg
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("whisper-cpp", "unknown transcriber 'whisper-cpp'; choose one of \\['faster-whisper', 'openai-whisper'\\]"),
+    ("nosuchpackage.Engine", "cannot import transcriber"),
+    (42, "transcriber must be one of"),
+])
+def test_unknown_engine_lists_the_valid_ones(tmp_path, spec, match):
+    with pytest.raises(InvalidInputError, match=match):
+        Library(tmp_path / "x.idx", transcriber=spec)
+
+
+@pytest.mark.parametrize("engine_name", sorted(ENGINES))
+def test_unknown_model_lists_the_valid_ones(tmp_path, engine_name):
+    with pytest.raises(ModelNotFoundError, match="unknown .*'tiny.fr'.*tiny.en"):
+        Library(tmp_path / "x.idx", transcriber=engine_name, model="tiny.fr")
+
+
+@pytest.mark.parametrize("engine_name", sorted(ENGINES))
+def test_model_path_that_is_not_a_model(tmp_path, engine_name):
+    bogus = tmp_path / "not-a-model"
+    bogus.mkdir()
+    (bogus / "notes.txt").write_text("hello")
+    lib = Library(tmp_path / "x.idx", transcriber=engine_name, model=str(bogus))
+    with pytest.raises(ModelNotFoundError, match="not-a-model: not a"):
+        lib.add(CALL_FILES["refund"])  # the model loads on first use
+    assert lib.files() == []
+
+
+def test_missing_engine_package_names_the_extra(tmp_path):
+    """With openai-whisper not importable, choosing it says which extra to install."""
+    code = ("import sys; sys.modules['whisper'] = None\n"
+            "from speechsearch import Library\n"
+            f"Library({str(tmp_path / 'x.idx')!r}, transcriber='openai-whisper')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "MissingDependencyError" in r.stderr
+    assert "pip install 'speechsearch[openai-whisper]'" in r.stderr
+    assert "--no-deps openai-whisper" in r.stderr
