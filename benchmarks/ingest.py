@@ -10,6 +10,10 @@ Pipelines, each run in its own fresh subprocess on the same files, one after the
   lib-text-only  the library without acoustic vectors (``acoustic=False``): issue-3 ingest.
   lib-voice  the library with voice vectors too (``voice=True``).
   fw-vad     bare faster-whisper with ``vad_filter=True``.
+  naive      the pipeline users glue by hand: openai-whisper ``model.transcribe(path)`` with its
+             defaults (fp32, the packaged tiny.en converted to a .pt), then MiniLM on each segment,
+             then a Chroma collection. The issue-5 target is lib >= 3x this.
+  lib-seq    the library with batch_size=1 (one speech chunk at a time; the pre-issue-5 decode).
 
 Wall time counts everything inside the subprocess from before the first import of the engine to
 the last file done (imports and model loads included). Peak RSS is the worker's own
@@ -175,10 +179,32 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
         run(files)
         wall, rss = time.perf_counter() - t0, peak()
         texts = run(wer_files)
+    elif name == "naive":
+        import chromadb, whisper
+        from sentence_transformers import SentenceTransformer
+        from speechsearch.models import resolve_text_model
+        from speechsearch.transcribe.openai_whisper import resolve_checkpoint
+        model = whisper.load_model(resolve_checkpoint("tiny.en"), device="cpu")
+        st = SentenceTransformer(resolve_text_model("all-MiniLM-L6-v2").source, device="cpu")
+        with tempfile.TemporaryDirectory() as d:
+            col = chromadb.PersistentClient(path=d).get_or_create_collection("segments")
+
+            def run(paths):
+                out = {}
+                for p in paths:
+                    segs = model.transcribe(p, fp16=False)["segments"]
+                    texts = [s["text"].strip() for s in segs] or [""]
+                    col.add(ids=[f"{p}-{i}" for i in range(len(texts))], documents=texts,
+                            embeddings=st.encode(texts).tolist(), metadatas=[{"path": p}] * len(texts))
+                    out[p] = " ".join(texts)
+                return out
+            run(files)
+            wall, rss = time.perf_counter() - t0, peak()
+            texts = run(wer_files)
     else:
         import sqlite3
         from speechsearch import Library
-        opts = {"beam_size": 5} if name == "lib-beam5" else None
+        opts = {"beam_size": 5} if name == "lib-beam5" else {"batch_size": 1} if name == "lib-seq" else None
         extra = {"acoustic": False} if name == "lib-text-only" else {"voice": True} if name == "lib-voice" else {}
         with tempfile.TemporaryDirectory() as d:
             lib = Library(os.path.join(d, "bench.idx"), transcribe_options=opts, show_progress=False, **extra)
