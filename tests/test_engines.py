@@ -240,3 +240,34 @@ def test_missing_engine_package_names_the_extra(tmp_path):
     assert "MissingDependencyError" in r.stderr
     assert "pip install 'speechsearch[openai-whisper]'" in r.stderr
     assert "--no-deps openai-whisper" in r.stderr
+
+
+class OwnEngine:
+    """A user's engine with nothing but the protocol: here faster-whisper's model used directly."""
+
+    engine = "own-engine"
+    model_name = "tiny.en"
+
+    def __init__(self):
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(resolve_whisper("tiny.en").source, device="cpu", compute_type="int8")
+        self.calls = 0
+
+    def transcribe(self, audio):
+        self.calls += 1
+        segments, info = self.model.transcribe(audio, language="en", word_timestamps=True)
+        return [Segment(s.start, s.end, s.text.strip(),
+                        tuple(Word(w.start, w.end, w.word, w.probability) for w in s.words))
+                for s in segments], info.language
+
+
+def test_a_user_engine_plugs_in(tmp_path):
+    engine = OwnEngine()
+    with Library(tmp_path / "own.idx", transcriber=engine) as lib:
+        assert lib.add(CALL_FILES["cancel_subscription"]).ok
+        assert engine.calls >= 1
+        assert lib.info()["models"]["asr_engine"] == "own-engine"
+        hits = lib.search("I want to stop my subscription")
+        assert hits and hits[0].path.endswith("cancel-subscription-call.mp3")
+        assert all(w[1] > w[0] for s in lib._catalog.transcript(hits[0].path) for w in s["words"])
