@@ -131,7 +131,10 @@ def ct2_to_state_dict(tensors: Dict[str, np.ndarray]) -> Tuple[Dict[str, Any], D
             if part != "key":  # Whisper's key projection has no bias; CTranslate2 stores zeros
                 sd[f"{dst}.{part}.bias"] = b[i * d:(i + 1) * d]
 
-    def mlp(dst: str, src: str) -> None:
+    def block(dst: str, src: str, d: int) -> None:  # self-attention and MLP, in both stacks
+        split(f"{dst}.attn", f"{src}/self_attention/linear_0", ["query", "key", "value"], d)
+        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
+        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
         linear(f"{dst}.mlp.0", f"{src}/ffn/linear_0")
         linear(f"{dst}.mlp.2", f"{src}/ffn/linear_1")
         norm(f"{dst}.mlp_ln", f"{src}/ffn/layer_norm")
@@ -140,25 +143,18 @@ def ct2_to_state_dict(tensors: Dict[str, np.ndarray]) -> Tuple[Dict[str, Any], D
         linear(f"encoder.{name}", f"encoder/{name}")
     sd["encoder.positional_embedding"] = tensors["encoder/position_encodings/encodings"]
     for i in range(dims["n_audio_layer"]):
-        dst, src = f"encoder.blocks.{i}", f"encoder/layer_{i}"
-        split(f"{dst}.attn", f"{src}/self_attention/linear_0", ["query", "key", "value"], n_state)
-        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
-        mlp(dst, src)
+        block(f"encoder.blocks.{i}", f"encoder/layer_{i}", n_state)
     norm("encoder.ln_post", "encoder/layer_norm")
 
     sd["decoder.token_embedding.weight"] = tensors["decoder/embeddings/weight"]
     sd["decoder.positional_embedding"] = tensors["decoder/position_encodings/encodings"]
     for i in range(dims["n_text_layer"]):
         dst, src = f"decoder.blocks.{i}", f"decoder/layer_{i}"
-        split(f"{dst}.attn", f"{src}/self_attention/linear_0", ["query", "key", "value"], text_state)
-        linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
-        norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
+        block(dst, src, text_state)
         linear(f"{dst}.cross_attn.query", f"{src}/attention/linear_0")
         split(f"{dst}.cross_attn", f"{src}/attention/linear_1", ["key", "value"], text_state)
         linear(f"{dst}.cross_attn.out", f"{src}/attention/linear_2")
         norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
-        mlp(dst, src)
     norm("decoder.ln", "decoder/layer_norm")
     return dims, sd
 
