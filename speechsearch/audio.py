@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Iterator, List, Optional
 
 import numpy as np
 
@@ -134,17 +134,19 @@ def iter_blocks(
     block_seconds: float = 30.0,
     decoder: str = "auto",
     warnings: Optional[List[str]] = None,
+    channel: Optional[int] = None,
 ) -> Iterator[np.ndarray]:
     """Yield the file as 16 kHz mono float32 blocks of `block_seconds` (the last may be shorter).
 
-    All channels are mixed down. Memory stays bounded by one block whatever the file length.
+    All channels are mixed down, or only `channel` (0-based) is taken. Memory stays bounded by
+    one block whatever the file length.
     Damage after some audio was decoded (a truncated file) is appended to `warnings`
     rather than raised; damage before any audio is a DecodeError.
     """
     check_readable(path)
     which = _resolve_decoder(decoder)
     block = max(1, int(block_seconds * SAMPLE_RATE))
-    gen = _iter_ffmpeg(path, block) if which == "ffmpeg" else _iter_pyav(path, block)
+    gen = _iter_ffmpeg(path, block, channel) if which == "ffmpeg" else _iter_pyav(path, block, channel)
     produced = 0
     try:
         for chunk in gen:
@@ -166,9 +168,10 @@ class _Damaged(Exception):
     pass
 
 
-def _iter_ffmpeg(path: str, block: int) -> Iterator[np.ndarray]:
+def _iter_ffmpeg(path: str, block: int, channel: Optional[int] = None) -> Iterator[np.ndarray]:
+    mono = ["-ac", "1"] if channel is None else ["-af", f"pan=mono|c0=c{int(channel)}"]
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-           "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+           "-vn", *mono, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
@@ -209,7 +212,7 @@ def _serious(message: str) -> bool:
     return any(s in m for s in ("invalid data", "truncat", "error while decoding", "corrupt", "end of file"))
 
 
-def _iter_pyav(path: str, block: int) -> Iterator[np.ndarray]:
+def _iter_pyav(path: str, block: int, channel: Optional[int] = None) -> Iterator[np.ndarray]:
     import av
 
     try:
@@ -220,13 +223,21 @@ def _iter_pyav(path: str, block: int) -> Iterator[np.ndarray]:
         if not container.streams.audio:
             raise _Damaged("no audio stream")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        if channel is None:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        else:  # planar: one row per channel
+            resampler = av.AudioResampler(format="s16p", layout=stream.layout.name, rate=SAMPLE_RATE)
+
+        def take(out: Any) -> np.ndarray:
+            arr = out.to_ndarray()
+            return arr.reshape(-1) if channel is None else arr[int(channel)]
+
         parts: List[np.ndarray] = []
         size = 0
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    arr = out.to_ndarray().reshape(-1)
+                    arr = take(out)
                     parts.append(arr)
                     size += len(arr)
                     while size >= block:
@@ -235,7 +246,7 @@ def _iter_pyav(path: str, block: int) -> Iterator[np.ndarray]:
                         rest = joined[block:]
                         parts, size = [rest], len(rest)
             for out in resampler.resample(None):
-                arr = out.to_ndarray().reshape(-1)
+                arr = take(out)
                 parts.append(arr)
                 size += len(arr)
         except av.error.FFmpegError as e:  # damage part-way
