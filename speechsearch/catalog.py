@@ -22,7 +22,7 @@ from .types import FileInfo, Window
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 3  # 2: FTS5 lexical index over windows; 3: files.acoustic
+SCHEMA_VERSION = 4  # 2: FTS5 lexical index over windows; 3: files.acoustic; 4: speakers, redactions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS files (
     metadata TEXT NOT NULL DEFAULT '{}',
     warnings TEXT NOT NULL DEFAULT '[]',
     transcript TEXT NOT NULL DEFAULT '[]',
-    acoustic INTEGER NOT NULL DEFAULT 0
+    acoustic INTEGER NOT NULL DEFAULT 0,
+    redactions TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS windows (
     id TEXT PRIMARY KEY,
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS windows (
     start REAL NOT NULL,
     "end" REAL NOT NULL,
     text TEXT NOT NULL,
-    channel INTEGER NOT NULL DEFAULT 0
+    channel INTEGER NOT NULL DEFAULT 0,
+    speaker TEXT
 );
 CREATE INDEX IF NOT EXISTS windows_path ON windows(path);
 """
@@ -78,6 +80,10 @@ class Catalog:
             columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
             if "acoustic" not in columns:
                 self._db.execute("ALTER TABLE files ADD COLUMN acoustic INTEGER NOT NULL DEFAULT 0")
+            if "redactions" not in columns:
+                self._db.execute("ALTER TABLE files ADD COLUMN redactions TEXT NOT NULL DEFAULT '[]'")
+            if "speaker" not in {r[1] for r in self._db.execute("PRAGMA table_info(windows)")}:
+                self._db.execute("ALTER TABLE windows ADD COLUMN speaker TEXT")
         if version is None:
             self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
         elif int(version) < SCHEMA_VERSION:
@@ -121,24 +127,36 @@ class Catalog:
     def finish_file(self, path: str, hash: str, *, duration: float, ids: Sequence[str],
                     windows: Sequence[Window], language: Optional[str], models: Dict[str, str],
                     metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict],
-                    acoustic: bool = False) -> None:
+                    acoustic: bool = False, redactions: Sequence[Any] = ()) -> None:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.executemany(
-                'INSERT INTO windows(id, path, start, "end", text, channel) VALUES (?, ?, ?, ?, ?, ?)',
-                [(i, path, w.start, w.end, w.text, w.channel) for i, w in zip(ids, windows)])
+                'INSERT INTO windows(id, path, start, "end", text, channel, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)',
+                [(i, path, w.start, w.end, w.text, w.channel, w.speaker) for i, w in zip(ids, windows)])
             self._db.execute(
                 "UPDATE files SET hash=?, status='ready', duration=?, segments=?, added_at=?, "
-                "language=?, models=?, metadata=?, warnings=?, transcript=?, acoustic=? WHERE path=?",
+                "language=?, models=?, metadata=?, warnings=?, transcript=?, acoustic=?, redactions=? "
+                "WHERE path=?",
                 (hash, duration, len(windows), _now(), language, json.dumps(models),
                  json.dumps(metadata), json.dumps(list(warnings)), json.dumps(transcript), int(acoustic),
-                 path))
+                 json.dumps([list(r) for r in redactions]), path))
 
     def window_rows(self, path: str) -> List[tuple]:
-        """(id, start, end, channel) of each window of `path`, in time order."""
-        return self._db.execute('SELECT id, start, "end", channel FROM windows WHERE path=? '
+        """(id, start, end, channel, speaker) of each window of `path`, in time order."""
+        return self._db.execute('SELECT id, start, "end", channel, speaker FROM windows WHERE path=? '
                                 "ORDER BY start", (path,)).fetchall()
+
+    def windows(self, path: str) -> List[tuple]:
+        """(id, Window) of each window of `path`, in time order."""
+        rows = self._db.execute('SELECT id, start, "end", text, channel, speaker FROM windows WHERE path=? '
+                                "ORDER BY start", (path,)).fetchall()
+        return [(r[0], Window(r[1], r[2], r[3], r[4], r[5])) for r in rows]
+
+    def redactions(self, path: str) -> List[tuple]:
+        """(start, end, kind, channel) of each redacted span of `path`."""
+        row = self._db.execute("SELECT redactions FROM files WHERE path=?", (path,)).fetchone()
+        return [tuple(r) for r in json.loads(row[0])] if row else []
 
     def set_file_metadata(self, path: str, metadata: Dict[str, Any]) -> None:
         with self._lock:

@@ -58,6 +58,10 @@ class Pipeline:
     decoder: str = "auto"
     acoustic: Optional[Any] = None  # an AcousticEmbedder, or None: no acoustic vectors
     voice: Optional[Any] = None  # a VoiceEmbedder, or None: no voice vectors
+    channels: Dict[int, str] = field(default_factory=dict)  # channel -> role for multi-channel files
+    diarizer: Optional[Any] = None  # a VoiceEmbedder whose vectors label speakers in mono files
+    diarize_options: Optional[Any] = None
+    redact: bool = False  # replace PII in transcripts before anything is stored or embedded
 
     @property
     def models(self) -> Dict[str, str]:
@@ -81,6 +85,7 @@ class Processed:
     units: List[Tuple[float, float, int]] = field(default_factory=list)  # acoustic: start, end, window
     unit_vectors: Optional[np.ndarray] = None
     voice_vectors: Optional[np.ndarray] = None
+    redactions: List[Any] = field(default_factory=list)  # redact.Redaction spans
 
 
 def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -132,14 +137,17 @@ class _File:
     """One file on its way through the stages. The reader thread fills `info`, `warnings` and
     `scanned` before it queues the file's "end"; the main thread reads them after that."""
 
-    def __init__(self, path: str, hash: str = "", info: Optional[AudioInfo] = None):
+    def __init__(self, path: str, hash: str = "", info: Optional[AudioInfo] = None,
+                 channels: Optional[Dict[int, str]] = None):
         self.path, self.hash, self.info = path, hash, info
+        self.channels = channels or {}  # channel -> role; empty: mix all channels down
+        self.streams: List[Tuple[Optional[int], Optional[str]]] = [(None, None)]
         self.warnings: List[str] = []
         self.scanned = 0.0  # seconds of audio decoded
         self.language: Optional[str] = None
         self.detected = False
         self.segments: List[Segment] = []
-        self.spans: List[Tuple[float, float]] = []
+        self.spans: List[Tuple[float, float, int]] = []  # sentence spans: start, end, channel
         self.unit_vectors: List[np.ndarray] = []
         self.voice_vectors: List[np.ndarray] = []
         self.reported = 0.0  # seconds of progress reported
@@ -147,6 +155,20 @@ class _File:
 
     def add_scanned(self, seconds: float) -> None:
         self.scanned += seconds
+
+    def plan_streams(self) -> None:
+        """Which audio streams to transcribe: each labelled channel on its own, or the mix."""
+        n = self.info.channels if self.info is not None else 1
+        if self.channels and n > 1:
+            missing = sorted(c for c in self.channels if c >= n)
+            if missing:
+                raise InvalidInputError(f"{self.path}: channel(s) {missing} are labelled but the file has only "
+                                        f"{n} channel(s); fix the channels mapping for this file")
+            self.streams = sorted(self.channels.items())
+        else:
+            if self.channels:
+                self.warnings.append("a channels mapping was given but the file is mono; channels mixed")
+            self.streams = [(None, None)]
 
 
 class _Stopped(Exception):
@@ -171,11 +193,15 @@ def _read(files: List[_File], pipeline: Pipeline, out: "queue.Queue[Any]", stop:
             try:
                 if f.info is None:
                     f.info = probe(f.path)
-                if f.info.channels > 2:
+                f.plan_streams()
+                if f.info.channels > 2 and f.streams == [(None, None)]:
                     f.warnings.append(f"{f.info.channels} channels mixed down to one")
-                blocks = iter_blocks(f.path, 30.0, pipeline.decoder, f.warnings)
-                for chunk in iter_speech(blocks, pipeline.vad, on_audio=f.add_scanned):
-                    _put(out, ("chunk", f, chunk), stop)
+                for n, (channel, _) in enumerate(f.streams):
+                    blocks = iter_blocks(f.path, 30.0, pipeline.decoder, f.warnings, channel)
+                    count = f.add_scanned if n == 0 else None  # duration counts once
+                    for chunk in iter_speech(blocks, pipeline.vad, on_audio=count):
+                        chunk.channel = channel
+                        _put(out, ("chunk", f, chunk), stop)
                 _put(out, ("end", f), stop)
             except _Stopped:
                 raise
@@ -322,15 +348,18 @@ def process_files(files: List[_File], pipeline: Pipeline, progress: Optional[Pro
 
 def _take_chunk(f: _File, chunk: Any, segs: List[Segment], pipeline: Pipeline,
                 progress: Optional[Progress]) -> None:
-    f.segments.extend(_to_file_time(s, chunk) for s in segs)
-    if (pipeline.acoustic is not None or pipeline.voice is not None) and segs:
+    channel = getattr(chunk, "channel", None)
+    speaker = f.channels.get(channel) if channel is not None else None
+    f.segments.extend(_to_file_time(s, chunk, channel or 0, speaker) for s in segs)
+    voice = pipeline.voice or (pipeline.diarizer if channel is None else None)
+    if (pipeline.acoustic is not None or voice is not None) and segs:
         chunk_spans, clips = sentence_clips(chunk, segs, pipeline)
-        f.spans.extend(chunk_spans)
+        f.spans.extend((a, b, channel or 0) for a, b in chunk_spans)
         if pipeline.acoustic is not None:
             f.unit_vectors.append(pipeline.acoustic.embed_many(clips))
-        if pipeline.voice is not None:
-            f.voice_vectors.append(pipeline.voice.embed_many(clips))
-    if progress is not None:
+        if voice is not None:
+            f.voice_vectors.append(voice.embed_many(clips))
+    if progress is not None and channel == f.streams[0][0]:
         off, start, length = chunk.pieces[-1]
         pos = (start + length) / SAMPLE_RATE
         if pos > f.reported:
@@ -348,16 +377,59 @@ def _finish(f: _File, pipeline: Pipeline, progress: Optional[Progress]) -> Proce
         f.warnings.append(msg)
     if progress is not None and duration > f.reported:
         progress(duration - f.reported)
-    segments = sorted(f.segments, key=lambda s: s.start)
+    segments = sorted(f.segments, key=lambda s: (s.start, s.channel))
+    mixed = f.streams == [(None, None)]
+    voice_vectors = np.concatenate(f.voice_vectors) if f.voice_vectors else None
+    if mixed and pipeline.diarizer is not None and voice_vectors is not None and len(f.spans):
+        segments = _diarized(segments, f.spans, voice_vectors, pipeline)
+    redactions: List[Any] = []
+    if pipeline.redact:
+        from .redact import redact_segments
+
+        by_channel: Dict[int, List[Segment]] = {}
+        for s in segments:
+            by_channel.setdefault(s.channel, []).append(s)
+        segments = []
+        for part in by_channel.values():
+            done, found = redact_segments(part)
+            segments += done
+            redactions += found
+        segments.sort(key=lambda s: (s.start, s.channel))
+        redactions.sort(key=lambda r: r.start)
     channels = info.channels if info is not None else 1
-    windows = make_windows(segments, pipeline.windows, channel=-1 if channels > 1 else 0)
+    windows: List[Window] = []
+    streams = sorted({(s.channel, s.speaker) for s in segments}, key=lambda k: (k[0], k[1] or ""))
+    for channel, speaker in streams:  # a window never mixes two speakers
+        part = [s for s in segments if s.channel == channel and s.speaker == speaker]
+        windows += make_windows(part, pipeline.windows, channel=-1 if mixed and channels > 1 else channel,
+                                speaker=speaker)
+    windows.sort(key=lambda w: (w.start, w.channel))
     vectors = pipeline.embedder.encode([w.text for w in windows])
     if not windows:
         logger.info("%s: no speech found", f.path)
-    units = [(a, b, _best_window(a, b, windows)) for a, b in f.spans]
+    units = [(a, b, _best_window(a, b, windows, None if mixed else c)) for a, b, c in f.spans]
     return Processed(duration, segments, windows, vectors, f.language if segments else None, f.warnings,
                      units, np.concatenate(f.unit_vectors) if f.unit_vectors else None,
-                     np.concatenate(f.voice_vectors) if f.voice_vectors else None)
+                     voice_vectors if pipeline.voice is not None else None, redactions)
+
+
+def _diarized(segments: List[Segment], spans: List[Tuple[float, float, int]], vectors: np.ndarray,
+              pipeline: Pipeline) -> List[Segment]:
+    """Split segments into sentences, each labelled S1, S2... from its voice vector."""
+    from .diarize import DiarizeOptions, assign_speakers
+
+    labels = assign_speakers([(a, b) for a, b, _ in spans], vectors, pipeline.diarize_options or DiarizeOptions())
+    out = []
+    for seg in segments:
+        for sent in sentences([seg], pipeline.windows):
+            best, overlap = None, 0.0
+            for (a, b, _), label in zip(spans, labels):
+                o = min(b, sent.end) - max(a, sent.start)
+                if o > overlap:
+                    best, overlap = label, o
+            out.append(Segment(sent.start, sent.end, sent.text, sent.words, seg.avg_logprob, seg.no_speech_prob,
+                               seg.channel, best))
+    return out
 
 
 def process_file(path: str, pipeline: Pipeline, progress: Optional[Progress] = None,
@@ -386,22 +458,24 @@ def sentence_clips(chunk: Any, segs: List[Segment], pipeline: Pipeline
     return spans, clips
 
 
-def _best_window(start: float, end: float, windows: List[Window]) -> int:
-    """Index of the window that overlaps [start, end] most (-1 when none does)."""
+def _best_window(start: float, end: float, windows: List[Window], channel: Optional[int] = None) -> int:
+    """Index of the window (of `channel`, when given) that overlaps [start, end] most (-1 when none does)."""
     best, best_overlap = -1, 0.0
     for i, w in enumerate(windows):
+        if channel is not None and w.channel != channel:
+            continue
         overlap = min(end, w.end) - max(start, w.start)
         if overlap > best_overlap:
             best, best_overlap = i, overlap
     return best
 
 
-def _to_file_time(seg: Segment, chunk: Any) -> Segment:
+def _to_file_time(seg: Segment, chunk: Any, channel: int = 0, speaker: Optional[str] = None) -> Segment:
     words = tuple(Word(chunk.to_file_time(w.start), chunk.to_file_time(w.end, True), w.text, w.probability)
                   for w in seg.words)
     start = words[0].start if words else chunk.to_file_time(seg.start)
     end = words[-1].end if words else chunk.to_file_time(seg.end, True)
-    return Segment(start, max(end, start), seg.text, words, seg.avg_logprob, seg.no_speech_prob, seg.channel)
+    return Segment(start, max(end, start), seg.text, words, seg.avg_logprob, seg.no_speech_prob, channel, speaker)
 
 
 def store_units(acoustic_store: ChromaStore, path: str, hash: str, ids: List[str],
@@ -426,7 +500,7 @@ def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, 
             for s in catalog.transcript(path)]
     sents = sentences(segs, pipeline.windows)
     rows = catalog.window_rows(path)
-    windows = [Window(start, end, "", channel) for _, start, end, channel in rows]
+    windows = [Window(start, end, "", channel, speaker) for _, start, end, channel, speaker in rows]
     spans, clips = [], []
     buffer, offset, i = np.zeros(0, np.float32), 0, 0
     for block in iter_blocks(path, 30.0, pipeline.decoder):
@@ -467,7 +541,8 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
     ids = window_ids(path, hash, len(processed.windows))
     lang = {"language": processed.language} if processed.language else {}
     metas = [dict(metadata, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
-                  channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"], **lang)
+                  channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"], **lang,
+                  **({"speaker": w.speaker} if w.speaker else {}))
              for w in processed.windows]
     store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
     if acoustic_store is not None and processed.unit_vectors is not None:
@@ -475,13 +550,15 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
     if voice_store is not None and processed.voice_vectors is not None:
         store_units(voice_store, path, hash, ids, processed.units, processed.voice_vectors, processed.windows)
     transcript = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
-                   "channel": s.channel, "language": processed.language,
+                   "channel": s.channel, "speaker": s.speaker, "language": processed.language,
                    "words": [[round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 3)]
                              for w in s.words]} for s in processed.segments]
     catalog.finish_file(path, hash, duration=processed.duration, ids=ids, windows=processed.windows,
                         language=processed.language, models=models, metadata=metadata,
                         warnings=processed.warnings, transcript=transcript,
-                        acoustic="acoustic_model" in models)
+                        acoustic="acoustic_model" in models,
+                        redactions=[(round(r.start, 3), round(r.end, 3), r.kind, r.channel)
+                                    for r in processed.redactions])
 
 
 def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: Dict[str, Any]) -> None:
@@ -494,24 +571,61 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
     lang = {"language": known.language} if known.language else {}
     metas = [dict(dropped, **metadata, path=path, file_hash=known.hash, start=float(start), end=float(end),
                   channel=channel, asr_model=known.models.get("asr_model", ""),
-                  text_model=known.models.get("text_model", ""), **lang)
-             for _, start, end, channel in rows]
+                  text_model=known.models.get("text_model", ""), **lang,
+                  **({"speaker": speaker} if speaker else {}))
+             for _, start, end, channel, speaker in rows]
     store.update_metadata([r[0] for r in rows], metas)
     catalog.set_file_metadata(path, metadata)
 
 
+def parse_channels(value: Any, where: str = "channels") -> Dict[int, str]:
+    """A channel -> role mapping from ``{"0": "agent", "1": "customer"}``, ``"agent,customer"``
+    (roles in channel order) or ``"0=agent,1=customer"``."""
+    if value is None or value == "" or value == {}:
+        return {}
+    items: List[Tuple[Any, Any]]
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        items = [tuple(p.split("=", 1)) if "=" in p else (i, p) for i, p in enumerate(parts)]  # type: ignore[misc]
+    elif isinstance(value, dict):
+        items = list(value.items())
+    else:
+        raise InvalidInputError(f"{where}: expected a dict like {{0: 'agent', 1: 'customer'}} or a string "
+                                f"like 'agent,customer', got {type(value).__name__}")
+    out: Dict[int, str] = {}
+    for k, v in items:
+        try:
+            ch = int(str(k).strip())
+        except ValueError:
+            raise InvalidInputError(f"{where}: channel {k!r} is not a channel number (0, 1, ...)") from None
+        if ch < 0 or not isinstance(v, str) or not v.strip():
+            raise InvalidInputError(f"{where}: channel {k!r} needs a non-empty role name, like 'agent'")
+        out[ch] = v.strip()
+    return out
+
+
 def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline: Pipeline,
            metadata: Optional[Dict[str, Any]] = None, progress: Optional[Any] = None,
-           acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None
-           ) -> AddReport:
+           acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None,
+           manifest: Optional[Dict[str, Dict[str, Any]]] = None) -> AddReport:
     """Index every audio file under `paths`. `progress` is a tqdm-like bar counted in seconds of
-    audio (``total``, ``update``, ``set_postfix_str``), or None."""
+    audio (``total``, ``update``, ``set_postfix_str``), or None. `manifest` maps absolute paths
+    to per-file metadata, laid over `metadata`; a ``channels`` entry in either labels channels."""
     t0 = time.perf_counter()
     report = AddReport()
-    meta = check_metadata(metadata)
+    base = dict(metadata or {})
+    base_channels = parse_channels(base.pop("channels", None)) or pipeline.channels
+    check_metadata(base)
     files = collect_paths(paths, report)
-    todo: List[Tuple[str, str, Optional[AudioInfo]]] = []
+    todo: List[Tuple[str, str, Optional[AudioInfo], Dict[str, Any], Dict[int, str]]] = []
     for f in files:
+        try:
+            row = dict(base, **(manifest or {}).get(f, {}))
+            channels = parse_channels(row.pop("channels", None), f"{f}: channels") or base_channels
+            meta = check_metadata(row)
+        except InvalidInputError as e:
+            report.failed.append(FileFailure(f, f"{f}: {e}", type(e).__name__))
+            continue
         try:
             h = file_hash(f)
             known = catalog.get_file(f)
@@ -526,11 +640,11 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
                 info: Optional[AudioInfo] = probe(f)
             except AudioError:
                 info = None  # probed again, and reported, when processed
-            todo.append((f, h, info))
+            todo.append((f, h, info, meta, channels))
         except OSError as e:
             report.failed.append(FileFailure(f, f"{f}: cannot read the file ({e})", type(e).__name__))
     if progress is not None:
-        progress.total = round(sum(i.duration for _, _, i in todo if i is not None), 1)
+        progress.total = round(sum(t[2].duration for t in todo if t[2] is not None), 1)
         progress.refresh()
 
     def advance(seconds: float) -> None:  # the container's duration can be a little short
@@ -538,14 +652,15 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             progress.total = progress.n + seconds
         progress.update(seconds)
 
-    states = [_File(f, h, info) for f, h, info in todo]
+    states = [_File(f, h, info, channels) for f, h, info, _, channels in todo]
+    metas = {t[0]: t[3] for t in todo}
     for f, result in process_files(states, pipeline, advance if progress is not None else None):
         if progress is not None:
             progress.set_postfix_str(os.path.basename(f.path))
         if not isinstance(result, BaseException):
             try:
-                commit_file(catalog, store, f.path, f.hash, result, meta, pipeline.models, acoustic_store,
-                            voice_store)
+                commit_file(catalog, store, f.path, f.hash, result, metas[f.path], pipeline.models,
+                            acoustic_store, voice_store)
             except _FATAL:
                 raise
             except Exception as e:

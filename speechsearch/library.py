@@ -12,7 +12,7 @@ from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .errors import InvalidInputError, MissingDependencyError, ModelMismatchError, NotIndexedError, StoreError
-from .ingest import Pipeline, backfill_acoustic, check_metadata, ingest, update_metadata
+from .ingest import Pipeline, backfill_acoustic, check_metadata, ingest, parse_channels, update_metadata
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
 from .fusion import FusionOptions
@@ -54,6 +54,9 @@ class Library:
         fusion: Union[FusionOptions, Mapping[str, Any], None] = None,
         acoustic: Any = "auto",
         voice: Any = False,
+        channels: Any = None,
+        diarize: bool = False,
+        redact: bool = False,
         show_progress: bool = False,
     ):
         self.path = Path(os.path.abspath(os.fspath(path)))
@@ -88,14 +91,19 @@ class Library:
             decoder=decoder,
             acoustic=self._choose_acoustic(acoustic, recorded["acoustic_model"]),
             voice=self._choose_voice(voice, recorded["voice_model"]),
+            channels=parse_channels(channels),
+            redact=bool(redact),
         )
+        if diarize:
+            self._pipeline.diarizer = self._pipeline.voice or self._choose_voice(True, None)
         engine = self._pipeline.transcriber.engine
         if recorded["asr_engine"] is not None and recorded["asr_engine"] != engine:
             raise ModelMismatchError(
                 f"{self.path} was built with the {recorded['asr_engine']!r} engine, not {engine!r}; "
                 "open it with that engine or index into a new directory")
         self.options = {"transcribe": as_dict(options), "vad": as_dict(self._pipeline.vad),
-                        "windows": as_dict(self._pipeline.windows), "decoder": decoder}
+                        "windows": as_dict(self._pipeline.windows), "decoder": decoder,
+                        "channels": self._pipeline.channels, "diarize": bool(diarize), "redact": bool(redact)}
 
     def _choose_acoustic(self, acoustic: Any, recorded: Optional[str]) -> Any:
         """The acoustic embedder for this index: "auto" keeps what built it (the default model for
@@ -149,18 +157,27 @@ class Library:
 
     # -- writing ------------------------------------------------------------------------------
     def add(self, paths: Union[PathLike, Iterable[PathLike]], metadata: Optional[Dict[str, Any]] = None,
-            ) -> AddReport:
+            manifest: Optional[PathLike] = None) -> AddReport:
         """Index a file, a folder (recursively) or a list of them.
 
         Files already indexed with the same content are skipped; changed files are indexed again
         and their old windows replaced. Bad files do not stop the batch: they are listed in
         ``report.failed`` with the reason. `metadata` is attached to every window of every file
-        added by this call and returned on hits.
+        added by this call and returned on hits. `manifest` is a CSV or JSONL file with a ``path``
+        column and per-file fields (call_id, agent, started_at, channels, ...) laid over `metadata`.
+        A ``channels`` entry (``"agent,customer"``) labels the channels of that file.
         """
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not items:
             raise InvalidInputError("add() needs at least one file or folder")
-        meta = check_metadata(metadata)
+        if metadata is not None and not isinstance(metadata, dict):
+            raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
+        meta = dict(metadata or {})
+        rows = None
+        if manifest is not None:
+            from .filters import read_manifest
+
+            rows = read_manifest(manifest)
         self._record_models()
         bar = None
         if self.show_progress:
@@ -170,7 +187,7 @@ class Library:
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
             report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
-                            meta, bar, self._acoustic_store, self._voice_store)
+                            meta, bar, self._acoustic_store, self._voice_store, rows)
         finally:
             if bar is not None:
                 bar.close()
@@ -209,13 +226,14 @@ class Library:
 
     # -- reading ------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, where: Optional[Dict[str, Any]] = None,
-               signals: Sequence[str] = ("text", "lexical")) -> List[Hit]:
+               signals: Sequence[str] = ("text", "lexical"), *, speaker: Optional[str] = None) -> List[Hit]:
         """The `k` best moments for a natural-language `query`, best first.
 
         Dense sentence similarity and lexical (BM25) matches are fused (see `FusionOptions`);
         ``hit.scores`` shows each signal's raw score. Overlapping windows of the same moment are
         collapsed into the best one. `where` is a Chroma metadata filter (e.g.
         ``{"agent": "A12"}``). `signals` picks a subset, e.g. ``("text",)`` for dense only.
+        `speaker` keeps what one speaker said: a channel's role (``"customer"``) or ``"S1"``.
         """
         if not isinstance(query, str):
             raise InvalidInputError(f"query must be a string, got {type(query).__name__}")
@@ -228,8 +246,16 @@ class Library:
             return []
         # the text model is loaded and run only when the dense signal is asked for
         vector = self._pipeline.embedder.encode_query(query.strip()) if "text" in signals else None
+        where = self._where(where, speaker)
         return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion, signals=signals,
                              text=query, text_vector=vector)
+
+    def _where(self, where: Optional[Dict[str, Any]], speaker: Optional[str] = None) -> Optional[Dict[str, Any]]:
+        """The user's filter, checked, with the `speaker` shortcut ANDed in."""
+        if speaker is not None and (not isinstance(speaker, str) or not speaker.strip()):
+            raise InvalidInputError(f"speaker must be a non-empty string like 'customer' or 'S1', got {speaker!r}")
+        parts = [w for w in (where, {"speaker": speaker} if speaker else None) if w]
+        return None if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
 
     def search_audio(self, clip: Any, k: int = 10, where: Optional[Dict[str, Any]] = None, *,
                      sample_rate: Optional[int] = None, mode: str = "content",

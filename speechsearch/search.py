@@ -115,14 +115,16 @@ def hit_from_row(row: StoredHit, score: float, scores: Dict[str, float],
         return None  # its file is being (re)indexed or was removed
     return Hit(path=path, start=float(m["start"]), end=float(m["end"]), text=row.text, score=score,
                metadata={k: v for k, v in m.items() if k not in RESERVED_KEYS},
-               channel=int(m.get("channel", 0)), id=row.id, scores=scores, language=m.get("language"))
+               channel=int(m.get("channel", 0)), id=row.id, scores=scores, language=m.get("language"),
+               speaker=m.get("speaker"))
 
 
 def collapse(hits: List[Hit], k: int) -> List[Hit]:
-    """Best-first; a hit whose span overlaps a better hit of the same file and channel is dropped."""
+    """Best-first; a hit whose span overlaps a better hit of the same file, channel and speaker is
+    dropped."""
     kept: List[Hit] = []
     for h in hits:
-        if any(o.path == h.path and o.channel == h.channel and h.start < o.end and o.start < h.end
+        if any(o.path == h.path and o.channel == h.channel and o.speaker == h.speaker and h.start < o.end and o.start < h.end
                for o in kept):
             continue
         kept.append(h)

@@ -32,6 +32,7 @@ class Segment:
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
     channel: int = 0
+    speaker: Optional[str] = None  # a role ("agent") for a labelled channel, "S1", "S2"... from diarization
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Window:
     end: float
     text: str
     channel: int = 0
+    speaker: Optional[str] = None
 
 
 @dataclass
@@ -62,6 +64,7 @@ class Hit:
     id: str = ""
     scores: Dict[str, float] = field(default_factory=dict)
     language: Optional[str] = None  # the file's language, where it was detected or set
+    speaker: Optional[str] = None  # who spoke: a channel's role, or S1, S2... from diarization
 
     @property
     def duration(self) -> float:
@@ -77,6 +80,7 @@ class Hit:
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "channel": self.channel,
             "language": self.language,
+            "speaker": self.speaker,
             "metadata": dict(self.metadata),
             "id": self.id,
         }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .options import WindowOptions
 from .types import Segment, Window, Word
@@ -20,6 +20,7 @@ class Sentence:
     start: float
     end: float
     text: str
+    words: Tuple[Word, ...] = ()
 
 
 def _join(words: Sequence[Word]) -> str:
@@ -39,23 +40,27 @@ def sentences(segments: Iterable[Segment], options: Optional[WindowOptions] = No
         if not seg.words:
             out.append(Sentence(seg.start, seg.end, seg.text.strip()))
             continue
+
+        def close(words: List[Word]) -> None:
+            out.append(Sentence(words[0].start, words[-1].end, _join(words), tuple(words)))
+
         current: List[Word] = []
         for i, w in enumerate(seg.words):
             if current and (w.end - current[0].start > o.max_seconds
                             or w.start - current[-1].end >= o.sentence_pause_seconds):
-                out.append(Sentence(current[0].start, current[-1].end, _join(current)))
+                close(current)
                 current = []
             current.append(w)
             if _END.search(w.text):
-                out.append(Sentence(current[0].start, current[-1].end, _join(current)))
+                close(current)
                 current = []
         if current:
-            out.append(Sentence(current[0].start, current[-1].end, _join(current)))
+            close(current)
     return [s for s in out if s.text]
 
 
 def make_windows(segments: Iterable[Segment], options: Optional[WindowOptions] = None,
-                 channel: int = 0) -> List[Window]:
+                 channel: int = 0, speaker: Optional[str] = None) -> List[Window]:
     """Greedy sentence grouping: extend a window until it lasts ``min_seconds``, never past
     ``max_seconds`` or across a pause of ``max_gap_seconds``; the next window starts
     ``overlap_sentences`` before the previous one ended."""
@@ -76,7 +81,7 @@ def make_windows(segments: Iterable[Segment], options: Optional[WindowOptions] =
         if j + 1 < n and _absorbs_tail(sents, i, j, o):
             j = n - 1
         group = sents[i: j + 1]
-        windows.append(Window(group[0].start, group[-1].end, " ".join(s.text for s in group), channel))
+        windows.append(Window(group[0].start, group[-1].end, " ".join(s.text for s in group), channel, speaker))
         if j == n - 1:
             break
         gap_after = sents[j + 1].start - sents[j].end
