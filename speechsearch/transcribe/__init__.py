@@ -90,12 +90,15 @@ def compression_ratio(text: str) -> float:
 
 def _silence(seg: Segment, o: TranscribeOptions) -> bool:
     """Whisper's rule (likely no speech and an unlikely text), plus one for the short phrases
-    Whisper invents in silence ("you", "Thank you."): likely no speech and words it doubts."""
+    Whisper invents in silence and music ("you", "Thank you."): likely no speech, and words it
+    doubts (on average, or one it all but ruled out, like the 0.02 "Thank" it wrote into hold music)."""
     if seg.no_speech_prob <= o.no_speech_threshold:
         return False
     if seg.avg_logprob < o.log_prob_threshold:
         return True
-    return bool(seg.words) and float(np.mean([w.probability for w in seg.words])) < o.doubtful_word_probability
+    probs = [w.probability for w in seg.words]
+    return bool(probs) and (float(np.mean(probs)) < o.doubtful_word_probability
+                            or min(probs) < o.doubtful_word_probability / 4)
 
 
 def keep_segment(seg: Segment, o: TranscribeOptions) -> bool:
