@@ -8,6 +8,7 @@ windows to the catalogue and the vector store (see catalog.py for why an interru
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import queue
 import threading
@@ -21,6 +22,7 @@ from ._log import logger
 from .audio import SAMPLE_RATE, AudioInfo, file_hash, iter_audio_files, iter_blocks, probe
 from .catalog import Catalog
 from .embed.text import TextEmbedder
+from .filters import ISO_SUFFIX, encode_metadata, field_types_of, merge_field_types
 from .errors import (
     AudioError,
     InvalidInputError,
@@ -540,7 +542,8 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
             s.delete_path(path)
     ids = window_ids(path, hash, len(processed.windows))
     lang = {"language": processed.language} if processed.language else {}
-    metas = [dict(metadata, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
+    stored = encode_metadata(metadata, record_field_types(catalog, metadata))
+    metas = [dict(stored, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
                   channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"], **lang,
                   **({"speaker": w.speaker} if w.speaker else {}))
              for w in processed.windows]
@@ -561,15 +564,31 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
                                     for r in processed.redactions])
 
 
+def field_types(catalog: Catalog) -> Dict[str, str]:
+    """The type of every user metadata field seen in this index (see filters.py)."""
+    return json.loads(catalog.get_meta("fields") or "{}")
+
+
+def record_field_types(catalog: Catalog, metadata: Dict[str, Any]) -> Dict[str, str]:
+    """Merge the types of `metadata`'s fields into the index's record, and return the record."""
+    known = field_types(catalog)
+    merged = merge_field_types(known, field_types_of(metadata))
+    if merged != known:
+        catalog.set_meta({"fields": json.dumps(merged, sort_keys=True)})
+    return merged
+
+
 def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: Dict[str, Any]) -> None:
     """Replace the user metadata of an indexed file without transcribing it again."""
     known = catalog.get_file(path)
     if known is None:
         raise InvalidInputError(f"{path}: not in the index")
     rows = catalog.window_rows(path)
-    dropped = {k: None for k in known.metadata if k not in metadata}  # None deletes a key in Chroma
+    stored = encode_metadata(metadata, record_field_types(catalog, metadata))
+    dropped = {k: None for old in known.metadata if old not in metadata  # None deletes a key in Chroma
+               for k in (old, old + ISO_SUFFIX)}
     lang = {"language": known.language} if known.language else {}
-    metas = [dict(dropped, **metadata, path=path, file_hash=known.hash, start=float(start), end=float(end),
+    metas = [dict(dropped, **stored, path=path, file_hash=known.hash, start=float(start), end=float(end),
                   channel=channel, asr_model=known.models.get("asr_model", ""),
                   text_model=known.models.get("text_model", ""), **lang,
                   **({"speaker": speaker} if speaker else {}))

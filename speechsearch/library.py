@@ -12,7 +12,16 @@ from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .errors import InvalidInputError, MissingDependencyError, ModelMismatchError, NotIndexedError, StoreError
-from .ingest import Pipeline, backfill_acoustic, check_metadata, ingest, parse_channels, update_metadata
+from .filters import build_where
+from .ingest import (
+    Pipeline,
+    backfill_acoustic,
+    check_metadata,
+    field_types,
+    ingest,
+    parse_channels,
+    update_metadata,
+)
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
 from .fusion import FusionOptions
@@ -25,6 +34,9 @@ __all__ = ["Library"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_INDEX = "speechsearch.idx"
+# fields every window has, filterable beside the user's metadata
+BUILTIN_FIELDS = {"path": "string", "start": "number", "end": "number", "channel": "number",
+                  "speaker": "string", "language": "string"}
 
 
 class Library:
@@ -231,8 +243,9 @@ class Library:
 
         Dense sentence similarity and lexical (BM25) matches are fused (see `FusionOptions`);
         ``hit.scores`` shows each signal's raw score. Overlapping windows of the same moment are
-        collapsed into the best one. `where` is a Chroma metadata filter (e.g.
-        ``{"agent": "A12"}``). `signals` picks a subset, e.g. ``("text",)`` for dense only.
+        collapsed into the best one. `where` filters on metadata, e.g. ``{"agent": "A12",
+        "started_at": {"$gte": "2026-01-01"}}`` (equality, $ne, $gt/$gte/$lt/$lte, $in/$nin,
+        $and/$or; ISO-8601 dates; see docs/filters.md). `signals` picks a subset, e.g. ``("text",)`` for dense only.
         `speaker` keeps what one speaker said: a channel's role (``"customer"``) or ``"S1"``.
         """
         if not isinstance(query, str):
@@ -251,11 +264,12 @@ class Library:
                              text=query, text_vector=vector)
 
     def _where(self, where: Optional[Dict[str, Any]], speaker: Optional[str] = None) -> Optional[Dict[str, Any]]:
-        """The user's filter, checked, with the `speaker` shortcut ANDed in."""
+        """The user's filter, checked against the fields this index holds and translated for
+        Chroma (ISO dates become numbers), with the `speaker` shortcut ANDed in."""
         if speaker is not None and (not isinstance(speaker, str) or not speaker.strip()):
             raise InvalidInputError(f"speaker must be a non-empty string like 'customer' or 'S1', got {speaker!r}")
-        parts = [w for w in (where, {"speaker": speaker} if speaker else None) if w]
-        return None if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
+        types = dict(field_types(self._catalog), **BUILTIN_FIELDS)
+        return build_where(where, types, extra={"speaker": speaker} if speaker else None)
 
     def search_audio(self, clip: Any, k: int = 10, where: Optional[Dict[str, Any]] = None, *,
                      sample_rate: Optional[int] = None, mode: str = "content",
@@ -271,6 +285,7 @@ class Library:
         speaker spoke (speaker embeddings; the index must be built with ``voice=True``).
         A clip must hold at least 0.3 s of speech; only its first 30 s are used.
         """
+        where = self._where(where)
         if mode == "voice":
             return self._search_voice(clip, k, where, sample_rate)
         if mode != "content":

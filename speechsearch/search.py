@@ -17,6 +17,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .fusion import FusionOptions, fuse, restrict
+from .filters import decode_metadata
 from .store import RESERVED_KEYS, ChromaStore, StoredHit
 from .types import Hit
 
@@ -114,7 +115,7 @@ def hit_from_row(row: StoredHit, score: float, scores: Dict[str, float],
     if path is None or ready.get(path) != m.get("file_hash"):
         return None  # its file is being (re)indexed or was removed
     return Hit(path=path, start=float(m["start"]), end=float(m["end"]), text=row.text, score=score,
-               metadata={k: v for k, v in m.items() if k not in RESERVED_KEYS},
+               metadata=decode_metadata({k: v for k, v in m.items() if k not in RESERVED_KEYS}),
                channel=int(m.get("channel", 0)), id=row.id, scores=scores, language=m.get("language"),
                speaker=m.get("speaker"))
 

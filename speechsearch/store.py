@@ -21,7 +21,7 @@ __all__ = ["ChromaStore", "StoredHit", "HNSW", "RESERVED_KEYS"]
 
 # Metadata keys the library writes on every row; user metadata may not use them.
 RESERVED_KEYS = frozenset({"path", "file_hash", "start", "end", "channel", "asr_model", "text_model",
-                           "window_id", "language", "speaker", "channels"})
+                           "window_id", "language", "speaker"})
 
 # Chroma's defaults gave ~0.83 recall@10 on random 384-d vectors here; these gave ~0.998
 # (shared/PERF-NOTES.md). benchmarks/query.py measures recall and latency on our vectors.
