@@ -384,28 +384,9 @@ def _finish(f: _File, pipeline: Pipeline, progress: Optional[Progress]) -> Proce
     voice_vectors = np.concatenate(f.voice_vectors) if f.voice_vectors else None
     if mixed and pipeline.diarizer is not None and voice_vectors is not None and len(f.spans):
         segments = _diarized(segments, f.spans, voice_vectors, pipeline)
-    redactions: List[Any] = []
-    if pipeline.redact:
-        from .redact import redact_segments
-
-        by_channel: Dict[int, List[Segment]] = {}
-        for s in segments:
-            by_channel.setdefault(s.channel, []).append(s)
-        segments = []
-        for part in by_channel.values():
-            done, found = redact_segments(part)
-            segments += done
-            redactions += found
-        segments.sort(key=lambda s: (s.start, s.channel))
-        redactions.sort(key=lambda r: r.start)
+    segments, redactions = redact(segments) if pipeline.redact else (segments, [])
     channels = info.channels if info is not None else 1
-    windows: List[Window] = []
-    streams = sorted({(s.channel, s.speaker) for s in segments}, key=lambda k: (k[0], k[1] or ""))
-    for channel, speaker in streams:  # a window never mixes two speakers
-        part = [s for s in segments if s.channel == channel and s.speaker == speaker]
-        windows += make_windows(part, pipeline.windows, channel=-1 if mixed and channels > 1 else channel,
-                                speaker=speaker)
-    windows.sort(key=lambda w: (w.start, w.channel))
+    windows = build_windows(segments, pipeline.windows, mixed_channels=mixed and channels > 1)
     vectors = pipeline.embedder.encode([w.text for w in windows])
     if not windows:
         logger.info("%s: no speech found", f.path)
@@ -413,6 +394,34 @@ def _finish(f: _File, pipeline: Pipeline, progress: Optional[Progress]) -> Proce
     return Processed(duration, segments, windows, vectors, f.language if segments else None, f.warnings,
                      units, np.concatenate(f.unit_vectors) if f.unit_vectors else None,
                      voice_vectors if pipeline.voice is not None else None, redactions)
+
+
+def redact(segments: List[Segment]) -> Tuple[List[Segment], List[Any]]:
+    """PII replaced by placeholders, channel by channel (see redact.py), and the spans replaced."""
+    from .redact import redact_segments
+
+    by_channel: Dict[int, List[Segment]] = {}
+    for s in segments:
+        by_channel.setdefault(s.channel, []).append(s)
+    out, found = [], []
+    for part in by_channel.values():
+        done, spans = redact_segments(part)
+        out += done
+        found += spans
+    out.sort(key=lambda s: (s.start, s.channel))
+    found.sort(key=lambda r: r.start)
+    return out, found
+
+
+def build_windows(segments: List[Segment], options: WindowOptions, mixed_channels: bool = False) -> List[Window]:
+    """Windows per channel and speaker (a window never mixes two speakers), in time order.
+    Windows of a mixed-down multi-channel file get channel -1."""
+    windows: List[Window] = []
+    streams = sorted({(s.channel, s.speaker) for s in segments}, key=lambda k: (k[0], k[1] or ""))
+    for channel, speaker in streams:
+        part = [s for s in segments if s.channel == channel and s.speaker == speaker]
+        windows += make_windows(part, options, channel=-1 if mixed_channels else channel, speaker=speaker)
+    return sorted(windows, key=lambda w: (w.start, w.channel))
 
 
 def _diarized(segments: List[Segment], spans: List[Tuple[float, float, int]], vectors: np.ndarray,
@@ -532,6 +541,41 @@ def window_ids(path: str, hash: str, n: int) -> List[str]:
     return [f"{key}-{hash[:12]}-{i:05d}" for i in range(n)]
 
 
+def window_metadata(stored: Dict[str, Any], path: str, hash: str, w: Window, models: Dict[str, str],
+                    language: Optional[str]) -> Dict[str, Any]:
+    """What Chroma holds for one window: the file's (encoded) user metadata and the built-ins."""
+    meta = dict(stored, path=path, file_hash=hash, start=float(w.start), end=float(w.end), channel=w.channel,
+                asr_model=models.get("asr_model", ""), text_model=models.get("text_model", ""))
+    if language:
+        meta["language"] = language
+    if w.speaker:
+        meta["speaker"] = w.speaker
+    return meta
+
+
+def reembed(catalog: Catalog, target: ChromaStore, embedder: TextEmbedder, models: Dict[str, str],
+            progress: Optional[Callable[[int], None]] = None) -> int:
+    """Write every ready file's windows into `target` with `embedder`'s vectors, from the texts the
+    catalogue holds (nothing is transcribed again). Returns the number of windows."""
+    types, n = field_types(catalog), 0
+    for info in catalog.files():
+        if info.status != "ready":
+            continue
+        rows = catalog.windows(info.path)
+        if not rows:
+            continue
+        stored = encode_metadata(info.metadata, types)
+        windows = [w for _, w in rows]
+        metas = [window_metadata(stored, info.path, info.hash, w, dict(info.models, **models), info.language)
+                 for w in windows]
+        target.upsert([i for i, _ in rows], embedder.encode([w.text for w in windows]),
+                      [w.text for w in windows], metas)
+        n += len(rows)
+        if progress is not None:
+            progress(len(rows))
+    return n
+
+
 def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, processed: Processed,
                 metadata: Dict[str, Any], models: Dict[str, str],
                 acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None) -> None:
@@ -541,12 +585,8 @@ def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, proc
         if s is not None:
             s.delete_path(path)
     ids = window_ids(path, hash, len(processed.windows))
-    lang = {"language": processed.language} if processed.language else {}
     stored = encode_metadata(metadata, record_field_types(catalog, metadata))
-    metas = [dict(stored, path=path, file_hash=hash, start=float(w.start), end=float(w.end),
-                  channel=w.channel, asr_model=models["asr_model"], text_model=models["text_model"], **lang,
-                  **({"speaker": w.speaker} if w.speaker else {}))
-             for w in processed.windows]
+    metas = [window_metadata(stored, path, hash, w, models, processed.language) for w in processed.windows]
     store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
     if acoustic_store is not None and processed.unit_vectors is not None:
         store_units(acoustic_store, path, hash, ids, processed.units, processed.unit_vectors, processed.windows)
@@ -587,11 +627,9 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
     stored = encode_metadata(metadata, record_field_types(catalog, metadata))
     dropped = {k: None for old in known.metadata if old not in metadata  # None deletes a key in Chroma
                for k in (old, old + ISO_SUFFIX)}
-    lang = {"language": known.language} if known.language else {}
-    metas = [dict(dropped, **stored, path=path, file_hash=known.hash, start=float(start), end=float(end),
-                  channel=channel, asr_model=known.models.get("asr_model", ""),
-                  text_model=known.models.get("text_model", ""), **lang,
-                  **({"speaker": speaker} if speaker else {}))
+    models = dict(known.models, text_model=catalog.get_meta("text_model") or known.models.get("text_model", ""))
+    metas = [dict(dropped, **window_metadata(stored, path, known.hash, Window(start, end, "", channel, speaker),
+                                             models, known.language))
              for _, start, end, channel, speaker in rows]
     store.update_metadata([r[0] for r in rows], metas)
     catalog.set_file_metadata(path, metadata)
@@ -697,5 +735,78 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             report.added.append(FileResult(f.path, result.duration, len(result.windows),
                                            "" if result.windows else "no speech found",
                                            tuple(result.warnings)))
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+# ------------------------------------------------------------- transcripts in and out ---------
+def export_records(catalog: Catalog, paths: Optional[Iterable[str]] = None) -> Iterator[Dict[str, Any]]:
+    """One JSON-able record per ready file: its transcript (segments, words, channels, speakers),
+    language, metadata, models and redacted spans."""
+    wanted = None if paths is None else {os.path.abspath(os.fspath(p)) for p in paths}
+    for info in catalog.files():
+        if info.status != "ready" or (wanted is not None and info.path not in wanted):
+            continue
+        yield {"path": info.path, "hash": info.hash, "duration": info.duration, "language": info.language,
+               "metadata": info.metadata, "models": info.models, "added_at": info.added_at,
+               "segments": catalog.transcript(info.path),
+               "redactions": [list(r) for r in catalog.redactions(info.path)]}
+
+
+def _record_segments(rec: Dict[str, Any], where: str) -> List[Segment]:
+    try:
+        return [Segment(float(s["start"]), float(s["end"]), str(s["text"]),
+                        tuple(Word(float(w[0]), float(w[1]), str(w[2]), float(w[3]) if len(w) > 3 else 1.0)
+                              for w in s.get("words", [])),
+                        channel=int(s.get("channel") or 0), speaker=s.get("speaker"))
+                for s in rec["segments"]]
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise InvalidInputError(f"{where}: a segment is malformed ({type(e).__name__}: {e}); each needs "
+                                "start, end, text and words as [start, end, word, probability]") from None
+
+
+def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: ChromaStore, pipeline: Pipeline
+                   ) -> AddReport:
+    """Index transcripts exported by `export_records` (``(where, json line)`` pairs) without
+    transcribing: windows and text vectors are built here. Bad lines are reported, not fatal."""
+    t0 = time.perf_counter()
+    report = AddReport()
+    for where, line in lines:
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or "path" not in rec or "segments" not in rec:
+                raise InvalidInputError(f"{where}: not a transcript record (needs at least path and segments)")
+            path = os.path.abspath(os.path.expanduser(str(rec["path"])))
+            segments = _record_segments(rec, where)
+            warnings: List[str] = []
+            hash = str(rec.get("hash") or "")
+            if os.path.exists(path):
+                current = file_hash(path)
+                if hash and current != hash:
+                    warnings.append("the audio changed since this transcript was made")
+                hash = current
+            else:
+                warnings.append("audio file not found: search works, clips do not")
+                hash = hash or hashlib.blake2b(path.encode("utf-8"), digest_size=16).hexdigest()
+            meta = check_metadata(rec.get("metadata") or {})
+            redactions: List[Any] = []
+            if pipeline.redact:
+                segments, redactions = redact(segments)
+            windows = build_windows(segments, pipeline.windows)
+            recorded = rec.get("models") or {}
+            models = {k: v for k, v in pipeline.models.items() if k not in ("acoustic_model", "voice_model")}
+            models.update({k: recorded[k] for k in ("asr_engine", "asr_model") if k in recorded})
+            processed = Processed(float(rec.get("duration") or (segments[-1].end if segments else 0.0)), segments,
+                                  windows, pipeline.embedder.encode([w.text for w in windows]),
+                                  rec.get("language"), warnings, redactions=redactions)
+            commit_file(catalog, store, path, hash, processed, meta, models)
+            report.added.append(FileResult(path, processed.duration, len(windows),
+                                           "imported transcript", tuple(warnings)))
+        except _FATAL:
+            raise
+        except (SpeechSearchError, ValueError, OSError) as e:
+            report.failed.append(FileFailure(where, f"{where}: {e}", type(e).__name__))
     report.seconds = time.perf_counter() - t0
     return report

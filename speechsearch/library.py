@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,9 @@ from .errors import InvalidInputError, MissingDependencyError, ModelMismatchErro
 from .filters import build_where
 from .ingest import (
     Pipeline,
+    export_records,
+    import_records,
+    reembed,
     backfill_acoustic,
     check_metadata,
     field_types,
@@ -83,7 +87,9 @@ class Library:
         self.show_progress = show_progress
         self.fusion = coerce(FusionOptions, fusion)
         self._catalog = Catalog(self.path / "catalog.sqlite3")
-        self._store = ChromaStore(self.path / "chroma")
+        # `reindex` writes a new text collection and then points the catalogue at it
+        self._store = ChromaStore(self.path / "chroma", collection=self._catalog.get_meta("windows_collection")
+                                  or "windows")
         self._acoustic_store = ChromaStore(self.path / "chroma", collection="acoustic")
         self._voice_store = ChromaStore(self.path / "chroma", collection="voice")
 
@@ -334,6 +340,65 @@ class Library:
         return ranked_search(self._store, self._catalog, k, where=where, fusion=options, signals=("voice",),
                              acoustic_store=self._voice_store, acoustic_vector=voice.embed(audio),
                              unit_signal="voice")
+
+    def export_transcripts(self, out: PathLike, paths: Optional[Iterable[PathLike]] = None) -> int:
+        """Write the transcripts (segments, words, channels, speakers, language, metadata) of the
+        indexed files, or of `paths`, to `out` as JSON Lines, one file per line. Returns the count."""
+        target = Path(os.fspath(out)).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        n = 0
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for rec in export_records(self._catalog, None if paths is None else [os.fspath(p) for p in paths]):
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                n += 1
+        os.replace(tmp, target)
+        return n
+
+    def import_transcripts(self, src: PathLike) -> AddReport:
+        """Index transcripts from a JSON Lines file written by `export_transcripts` (by this or
+        another index) without transcribing again: windows and vectors are built from the text.
+        The audio need not be present (then search works and clips do not). Bad lines are
+        listed in ``report.failed``."""
+        path = Path(os.fspath(src)).expanduser()
+        if not path.is_file():
+            raise InvalidInputError(f"{path}: no such transcript file; pass a .jsonl written by export")
+        self._record_models()
+        with open(path, encoding="utf-8") as f:
+            report = import_records(((f"{path}:{n}", line) for n, line in enumerate(f, 1)),
+                                    self._catalog, self._store, self._pipeline)
+        logger.info("%s", report.summary())
+        return report
+
+    def reindex(self, text_model: Optional[str] = None) -> int:
+        """Rebuild the text vectors of every window from the stored transcripts, with
+        `text_model` (e.g. after choosing another sentence-transformers model) or the current one.
+        Nothing is transcribed again. The new vectors go into a new collection and the index
+        switches to it only when it is complete, so an interrupted reindex leaves the old one
+        searchable. Returns the number of windows."""
+        embedder = TextEmbedder(text_model, device=self._pipeline.embedder.device) if text_model \
+            else self._pipeline.embedder
+        old = self._store
+        generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
+        new = ChromaStore(self.path / "chroma", collection=f"windows-{generation}")
+        new.drop()  # the leftovers of an interrupted reindex
+        bar = None
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self._catalog.count_windows(), unit="window", desc="reindexing")
+        try:
+            n = reembed(self._catalog, new, embedder, {"text_model": embedder.model_name},
+                        bar.update if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        self._catalog.set_meta({"windows_collection": new.collection_name, "windows_generation": str(generation),
+                                "text_model": embedder.model_name})
+        self._store, self._pipeline.embedder = new, embedder
+        old.drop()
+        logger.info("%s: %d windows re-embedded with %s", self.path, n, embedder.model_name)
+        return n
 
     def reindex_acoustic(self) -> int:
         """Add acoustic vectors to files indexed without them (an index built before they

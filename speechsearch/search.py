@@ -105,7 +105,12 @@ def finish(ranked: Sequence[tuple], cand: Candidates, catalog: Catalog, k: int, 
         hit = hit_from_row(row, score, scores, ready)
         if hit is not None:
             hits.append(hit)
-    return collapse(hits, k)
+    hits = collapse(hits, k)
+    redacted: Dict[str, List[tuple]] = {}
+    for h in hits:  # the redacted spans near each hit, so that its clip can bleep them
+        spans = redacted.setdefault(h.path, catalog.redactions(h.path))
+        h.redactions = tuple((a, b) for a, b, *_ in spans if a < h.end + 60 and b > h.start - 60)
+    return hits
 
 
 def hit_from_row(row: StoredHit, score: float, scores: Dict[str, float],

@@ -132,6 +132,16 @@ class ChromaStore:
                  None if embs is None else np.asarray(embs[n], np.float32))
                 for n, i in enumerate(res["ids"])]
 
+    def drop(self) -> None:
+        """Delete this collection and its vectors."""
+        with self._lock:
+            client = self._client or _client_for(self.directory)
+            try:
+                client.delete_collection(self.collection_name)
+            except Exception as e:  # already gone
+                logger.debug("could not delete collection %s: %s", self.collection_name, e)
+            self._collection = None
+
     def close(self) -> None:
         with self._lock:
             self._collection = None

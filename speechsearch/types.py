@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Word", "Segment", "Window", "Hit", "FileResult", "FileFailure", "AddReport", "FileInfo"]
 
@@ -65,10 +70,24 @@ class Hit:
     scores: Dict[str, float] = field(default_factory=dict)
     language: Optional[str] = None  # the file's language, where it was detected or set
     speaker: Optional[str] = None  # who spoke: a channel's role, or S1, S2... from diarization
+    redactions: Tuple[Tuple[float, float], ...] = ()  # redacted word spans (file time) near the hit
 
     @property
     def duration(self) -> float:
         return self.end - self.start
+
+    def clip(self, padding: float = 0.0, bleep: bool = True) -> "np.ndarray":
+        """The audio of this moment (16 kHz mono float32, all channels mixed), with `padding`
+        seconds either side; redacted words are bleeped unless ``bleep=False``."""
+        from .clips import clip_of
+
+        return clip_of(self.path, self.start, self.end, padding, self.redactions if bleep else ())
+
+    def save(self, path: Union[str, "os.PathLike[str]"], padding: float = 0.0, bleep: bool = True) -> Path:
+        """Write :meth:`clip` to `path`; the extension picks the format (.wav, .mp3, .ogg, .flac...)."""
+        from .clips import write_audio
+
+        return write_audio(path, self.clip(padding, bleep))
 
     def to_dict(self) -> Dict[str, Any]:
         return {
