@@ -52,8 +52,9 @@ def _snippet(text: str, width: int = 160) -> str:
 def cmd_add(args: argparse.Namespace) -> int:
     options = {"language": args.language} if args.language else None
     with Library(args.index, model=args.model, text_model=args.text_model, transcriber=args.engine,
-                 transcribe_options=options, show_progress=not args.no_progress) as lib:
-        report = lib.add(args.paths, metadata=_parse_meta(args.meta) or None)
+                 transcribe_options=options, show_progress=not args.no_progress, channels=args.channels,
+                 diarize=args.diarize or None, redact=args.redact or None) as lib:
+        report = lib.add(args.paths, metadata=_parse_meta(args.meta) or None, manifest=args.manifest)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -61,10 +62,29 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _parse_where(text: Optional[str]) -> Optional[Dict[str, Any]]:
+    if not text:
+        return None
+    try:
+        where = json.loads(text)
+    except ValueError as e:
+        raise InvalidInputError(f"--where must be a JSON object like '{{\"agent\": \"A12\"}}' ({e})") from None
+    if not isinstance(where, dict):
+        raise InvalidInputError("--where must be a JSON object like '{\"agent\": \"A12\"}'")
+    return where
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     with Library(args.index) as lib:
-        hits = lib.search(args.query, k=args.k)
-    return _print_hits(hits, args.json)
+        hits = lib.search(args.query, k=args.k, where=_parse_where(args.where), speaker=args.speaker)
+    code = _print_hits(hits, args.json)
+    if args.export:
+        for n, h in enumerate(hits, 1):
+            name = f"{n:02d}-{os.path.splitext(os.path.basename(h.path))[0]}-{h.start:.1f}-{h.end:.1f}.{args.format}"
+            out = h.save(os.path.join(args.export, name), padding=args.padding)
+            if not args.json:
+                print(f"wrote {out}", file=sys.stderr)
+    return code
 
 
 def _print_hits(hits: List[Any], as_json: bool) -> int:
@@ -76,7 +96,8 @@ def _print_hits(hits: List[Any], as_json: bool) -> int:
         return 0
     for n, h in enumerate(hits, 1):
         parts = "  ".join(f"{k} {v:.3f}" for k, v in h.scores.items())
-        print(f"{n:2d}. {h.score:.3f}  {_show_path(h.path)}  {mmss(h.start)}-{mmss(h.end)}  ({parts})")
+        who = f"  [{h.speaker}]" if h.speaker else ""
+        print(f"{n:2d}. {h.score:.3f}  {_show_path(h.path)}  {mmss(h.start)}-{mmss(h.end)}{who}  ({parts})")
         print(f"    {_snippet(h.text)}")
     return 0
 
@@ -112,13 +133,31 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    if not args.acoustic:
-        print("speechsearch: error: say what to rebuild: --acoustic", file=sys.stderr)
+    if not args.acoustic and not args.text_model and not args.text:
+        print("speechsearch: error: say what to rebuild: --text-model NAME, --text or --acoustic", file=sys.stderr)
         return 2
-    with Library(args.index) as lib:
-        done = lib.reindex_acoustic()
-    print(f"added acoustic vectors to {done} file(s)")
+    with Library(args.index, show_progress=True) as lib:
+        if args.text_model or args.text:
+            n = lib.reindex(text_model=args.text_model)
+            print(f"re-embedded {n} window(s) with {lib.info()['models']['text_model']}")
+        if args.acoustic:
+            done = lib.reindex_acoustic()
+            print(f"added acoustic vectors to {done} file(s)")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    with Library(args.index) as lib:
+        n = lib.export_transcripts(args.out, args.paths or None)
+    print(f"wrote {n} transcript(s) to {args.out}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    with Library(args.index, redact=args.redact or None) as lib:
+        report = lib.import_transcripts(args.src)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0 if report.ok else 1
 
 
 def cmd_search_audio(args: argparse.Namespace) -> int:
@@ -186,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="language of the speech, e.g. en or fr (default: detected per file by "
                         "multilingual models, English for .en models)")
     p.add_argument("--text-model", default=None, help="sentence-transformers model (default: all-MiniLM-L6-v2)")
+    p.add_argument("--manifest", default=None, metavar="FILE",
+                   help="CSV or JSONL with a path column and per-file metadata (call_id, agent, started_at, ...)")
+    p.add_argument("--channels", default=None, metavar="ROLES",
+                   help="label the channels of stereo files and transcribe each alone, e.g. agent,customer")
+    p.add_argument("--diarize", action="store_true", help="label speakers S1, S2... in mono files from their voices")
+    p.add_argument("--redact", action="store_true",
+                   help="replace card numbers, phone numbers, e-mails, IDs and long digit strings before storing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_add)
@@ -193,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", parents=[common], help="search the index with a natural-language query")
     p.add_argument("query")
     p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
+    p.add_argument("--where", default=None, metavar="JSON",
+                   help='metadata filter, e.g. \'{"agent": "A12", "started_at": {"$gte": "2026-01-01"}}\'')
+    p.add_argument("--speaker", default=None, help="only what this speaker said (a channel role, or S1, S2...)")
+    p.add_argument("--export", default=None, metavar="DIR", help="write each hit's audio clip into DIR")
+    p.add_argument("--format", default="mp3", choices=["mp3", "wav", "ogg", "flac"],
+                   help="clip format for --export (default mp3)")
+    p.add_argument("--padding", type=float, default=0.5, help="seconds of audio kept around each exported clip")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search)
 
@@ -203,9 +256,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_search_audio)
 
     p = sub.add_parser("reindex", parents=[common], help="rebuild vectors from stored transcripts")
+    p.add_argument("--text-model", default=None, metavar="NAME",
+                   help="re-embed every window with this sentence-transformers model (no re-transcription)")
+    p.add_argument("--text", action="store_true", help="re-embed every window with the current text model")
     p.add_argument("--acoustic", action="store_true",
                    help="add acoustic vectors to files indexed without them (older indexes)")
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("export", parents=[common], help="write transcripts (segments, words, speakers) as JSONL")
+    p.add_argument("out", metavar="OUT.jsonl")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="only these files (default: all)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import", parents=[common], help="index transcripts from an exported JSONL, without transcribing")
+    p.add_argument("src", metavar="IN.jsonl")
+    p.add_argument("--redact", action="store_true", help="redact PII in the imported text")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("info", parents=[common], help="show the models, files and size of the index")
     p.add_argument("--json", action="store_true", help="print as JSON")

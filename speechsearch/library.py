@@ -71,8 +71,8 @@ class Library:
         acoustic: Any = "auto",
         voice: Any = False,
         channels: Any = None,
-        diarize: bool = False,
-        redact: bool = False,
+        diarize: Optional[bool] = None,
+        redact: Optional[bool] = None,
         show_progress: bool = False,
     ):
         self.path = Path(os.path.abspath(os.fspath(path)))
@@ -99,6 +99,9 @@ class Library:
         text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                        DEFAULT_TEXT_MODEL)
         options = coerce(TranscribeOptions, transcribe_options)
+        # redaction and diarization stay as the index was built unless said otherwise
+        redact = self._catalog.get_meta("redact") == "1" if redact is None else bool(redact)
+        diarize = self._catalog.get_meta("diarize") == "1" if diarize is None else bool(diarize)
         if transcriber is None:  # the engine that built the index, else the default
             transcriber = recorded["asr_engine"] if recorded["asr_engine"] in ENGINES else "faster-whisper"
         self._pipeline = Pipeline(
@@ -214,6 +217,8 @@ class Library:
         return report
 
     def _record_models(self) -> None:
+        self._catalog.set_meta({"redact": "1" if self._pipeline.redact else "0",
+                                "diarize": "1" if self._pipeline.diarizer is not None else "0"})
         models = self._pipeline.models
         if self._catalog.get_meta("text_model") is None:
             self._catalog.set_meta(models)
