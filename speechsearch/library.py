@@ -173,7 +173,9 @@ class Library:
         if recorded is not None and to_id(asked) != recorded:
             raise ModelMismatchError(
                 f"{self.path} was built with {key.replace('_', ' ')} {recorded!r}, not {to_id(asked)!r}; "
-                f"open it without naming a model (or with {recorded!r}), or index into a new directory")
+                f"open it without naming a model (or with {recorded!r}), or index into a new directory"
+                + ("; to switch text models, run Library(path).reindex(text_model=...) or "
+                   "`speechsearch reindex --text-model NAME`" if key == "text_model" else ""))
         return asked
 
     # -- writing ------------------------------------------------------------------------------

@@ -19,9 +19,9 @@ How it works:
    Insurance numbers ("QQ 12 34 56 C") are found before the digits.
 4. **Replace.** The words of a span become one placeholder word with the span's times, in every
    segment the span touches; segments keep their count, order and times. Each span is reported
-   as a `Redaction`, whose times are widened into the silence on either side (up to ``pad``
-   seconds, never over another word) because Whisper's timestamps for a spoken digit string are
-   often late at its start; a clip exporter can bleep those times.
+   as a `Redaction`, whose times are widened into the silence on either side (by default up to
+   4 s before and 1 s after, never over another word) because Whisper often times the start of a
+   spoken digit string seconds late; a clip exporter can bleep those times.
 
 docs/redaction.md lists what is caught and what is not.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from itertools import groupby
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import InvalidInputError
@@ -55,6 +56,7 @@ class Redaction:
 _DIGIT = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
 _DIGIT.update({"oh": "0", "o": "0", "nought": "0"})
 _WEAK = {"oh", "o"}  # digits only next to another number ("Oh, thanks" is not a zero)
+_UNIT = {w for w, d in _DIGIT.items() if d != "0"}  # "forty" + "three"
 _TEENS = {w: str(10 + i) for i, w in enumerate(
     "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
 _TENS = {w: str(i + 2) for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
@@ -67,13 +69,18 @@ _PHONE_WORDS = {"phone", "mobile", "cell", "telephone", "landline", "call", "rea
 _NOT_PHONE = {"order", "account", "card", "reference", "member", "tracking", "case", "ticket", "policy",
               "invoice", "confirmation", "customer", "serial", "model", "house", "room", "flat"}
 _SSN_WORDS = {"social", "ssn"}
-_UNITS = {"dollars", "dollar", "bucks", "pounds", "pound", "euros", "euro", "cents", "pence", "percent"}
+_MONEY = {"dollars", "dollar", "bucks", "pounds", "pound", "euros", "euro", "cents", "pence", "percent"}
 _MONTHS = set("january february march april may june july august september october november december "
               "jan feb mar apr jun jul aug sep sept oct nov dec".split())
 _CONTEXT = 8  # words before a run searched for "phone" or "social security"
-# e-mail: a spoken local part never starts with these words ("look at example.com" is a website)
-_NOT_LOCAL = set("me us you him her them it is are was were be been look looking work working live "
-                 "living stay staying shop online website site page link here there home up out in".split())
+# e-mail: words that are never part of a spoken address ("I looked at example.com" is a website)
+_NOT_LOCAL = set("i me my we us our you your he him his she her they them their it it's its is are was were "
+                 "be been am the a an and or to for from of with on in by as so if that this that's what "
+                 "email e-mail mail address yes no please sure okay ok um uh er thanks "
+                 "look looked looking work worked working live lived living stay stayed staying shop "
+                 "shopped buy bought order ordered sold find found visit visited check checked sign signed "
+                 "log logged go went online website site page link available here there home up out".split())
+_LOCAL_WORDS = 3  # a spoken local part without "dot"s: at most three words ("member score lee")
 _CONNECT = {"dot": ".", "underscore": "_", "dash": "-", "hyphen": "-"}
 _TLDS = set("com org net edu gov mil int info biz io co me app dev ai".split())
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9._%+'-]*[a-z0-9])?")
@@ -100,7 +107,8 @@ class _Tok:
 
     @property
     def stop(self) -> bool:  # ends with punctuation: a pause, a new chunk of digits
-        return self.text.rstrip().rstrip("\"')]")[-1:] in set(_PUNCT)
+        tail = self.text.rstrip().rstrip("\"')]")
+        return bool(tail) and tail[-1] in _PUNCT
 
 
 @dataclass
@@ -131,10 +139,11 @@ def _spoken(low: str) -> Optional[str]:
     while parts:
         p = parts.pop(0)
         if p in _TENS:
-            unit = parts[0] if parts and parts[0] in _DIGIT and parts[0] not in ("zero", "oh", "o") else ""
-            out += _TENS[p] + (_DIGIT[parts.pop(0)] if unit else "0")
-        elif p in _DIGIT or p in _TEENS:
-            out += _DIGIT.get(p, _TEENS.get(p, ""))
+            out += _TENS[p] + (_DIGIT[parts.pop(0)] if parts and parts[0] in _UNIT else "0")
+        elif p in _DIGIT:
+            out += _DIGIT[p]
+        elif p in _TEENS:
+            out += _TEENS[p]
         else:
             return None
     return out or None
@@ -150,19 +159,18 @@ def _numbers(toks: List[_Tok], taken: List[bool]) -> List[_Num]:
     n = len(toks)
     i = 0
     while i < n:
-        t = toks[i]
-        nxt = toks[i + 1] if i + 1 < n and not taken[i + 1] else None
         if taken[i]:
             i += 1
             continue
+        t = toks[i]
+        nxt = toks[i + 1] if i + 1 < n and not taken[i + 1] else None
         w = _written(t.core)
         if w:
             out.append(_Num(i, i, *w))
         elif t.low in _REPEAT and nxt is not None and len(_spoken(nxt.low) or "") == 1:
             out.append(_Num(i, i + 1, _spoken(nxt.low) * _REPEAT[t.low], (_REPEAT[t.low],)))
             i += 1
-        elif t.low in _TENS and nxt is not None and not t.stop and nxt.low in _DIGIT \
-                and nxt.low not in _WEAK and nxt.low != "zero":
+        elif t.low in _TENS and nxt is not None and not t.stop and nxt.low in _UNIT:
             out.append(_Num(i, i + 1, _TENS[t.low] + _DIGIT[nxt.low], (2,)))
             i += 1
         elif t.low == "hundred" and out and out[-1].b == i - 1 and out[-1].spelled and not toks[i - 1].stop:
@@ -234,25 +242,40 @@ def _classify(run: List[_Num], toks: List[_Tok]) -> List[Tuple[int, int, str]]:
     plus = run[0].plus or toks[a].low == "plus"
     before = [t.low for t in toks[max(0, a - _CONTEXT):a]]
     after = toks[run[-1].b + 1].low if run[-1].b + 1 < len(toks) else ""
-    if after in _UNITS or (before and before[-1] in _MONTHS and re.fullmatch(r"\d{1,2}(19|20)\d\d", digits)):
-        return []  # "123,456 dollars", "June 14, 2024"
-    if len(digits) > 19:  # several numbers with nothing between: find a card inside
-        cum = [0]
-        for num in run:
-            cum.append(cum[-1] + len(num.digits))
-        for i in range(len(run)):
-            for j in range(len(run), i, -1):
-                if 13 <= cum[j] - cum[i] <= 19 and _luhn(digits[cum[i]:cum[j]]):
-                    head, tail = _classify(run[:i], toks) if i else [], _classify(run[j:], toks) if j < len(run) else []
-                    # a short rest beside the card (an expiry date, a CVV) goes with the card
-                    start = head[-1][1] + 1 if head else a
-                    end = tail[0][0] - 1 if tail else run[-1].b
-                    return head + [(start, end, "CARD")] + tail
-    kind = _kind(digits, _chunks(run, toks), plus, before)
+    chunks = _chunks(run, toks)
+    if after in _MONEY or (before and before[-1] in _MONTHS and re.fullmatch(r"\d{1,2}(19|20)\d\d", digits)) \
+            or (len(digits) <= 12 and re.fullmatch(r"((19|20)\d\d)+", digits) and set(chunks) == {4}):
+        return []  # "123,456 dollars", "June 14, 2024", "2023, 2024"
+    card = _card_inside(run) if len(digits) > 19 else None
+    if card:  # several numbers with nothing between them: the card, and what is around it
+        i, j = card
+        head = _classify(run[:i], toks) if i else []
+        tail = _classify(run[j:], toks) if j < len(run) else []
+        # a short rest beside the card (an expiry date, a CVV) goes with the card
+        return head + [(head[-1][1] + 1 if head else a, tail[0][0] - 1 if tail else run[-1].b, "CARD")] + tail
+    kind = _kind(digits, chunks, plus, before)
     return [(a, run[-1].b, kind)] if kind else []
 
 
+def _card_inside(run: List[_Num]) -> Optional[Tuple[int, int]]:
+    """The first, longest numbers run[i:j] that make a Luhn-valid card number."""
+    cum = [0]
+    for num in run:
+        cum.append(cum[-1] + len(num.digits))
+    digits = "".join(num.digits for num in run)
+    for i in range(len(run)):
+        for j in range(len(run), i, -1):
+            if 13 <= cum[j] - cum[i] <= 19 and _luhn(digits[cum[i]:cum[j]]):
+                return i, j
+    return None
+
+
 # ---------------------------------------------------------------- e-mail, NI numbers -------
+def _local(t: _Tok) -> bool:
+    """Whether a spoken word can be (part of) the name before "at" in an e-mail address."""
+    return not t.stop and bool(_NAME.fullmatch(t.low)) and t.low not in _NOT_LOCAL and not _numeric(t)
+
+
 def _email_at(toks: List[_Tok], k: int) -> Optional[Tuple[int, int]]:
     """The span of an e-mail address around token k ("at" or a word with "@"), if there is one."""
     t = toks[k]
@@ -264,12 +287,13 @@ def _email_at(toks: List[_Tok], k: int) -> Optional[Tuple[int, int]]:
         return None
     a = b = k
     if not left:
-        prev = toks[k - 1] if k else None
-        if prev is None or prev.stop or not _NAME.fullmatch(prev.low) or prev.low in _NOT_LOCAL:
+        if not k or not _local(toks[k - 1]):
             return None
         a = k - 1
     while a >= 2 and toks[a - 1].low in _CONNECT and not toks[a - 2].stop and _NAME.fullmatch(toks[a - 2].low):
         a -= 2  # "john dot smith", "sarah underscore lee"
+    while not left and a > max(0, k - _LOCAL_WORDS) and _local(toks[a - 1]):
+        a -= 1  # "john smith at example.com": Whisper heard the words of "johnsmith" apart
     labels = right.split(".") if right else []
     if not right:
         if k + 1 >= len(toks) or not _NAME.fullmatch(toks[k + 1].low):
@@ -355,16 +379,17 @@ def _pseudo_words(seg: Segment) -> Tuple[Word, ...]:
     return tuple(out)
 
 
-def redact_segments(segments: Sequence[Segment], kinds: Iterable[str] = KINDS, pad: float = 5.0
-                    ) -> Tuple[List[Segment], List[Redaction]]:
+def redact_segments(segments: Sequence[Segment], kinds: Iterable[str] = KINDS,
+                    pad: Tuple[float, float] = (4.0, 1.0)) -> Tuple[List[Segment], List[Redaction]]:
     """Replace personal data in `segments` with placeholder words (" [CARD]", " [PHONE]", ...).
 
     Returns new segments (same count, order and times; every other field kept) and the
     redactions in time order. The segments of each channel are read as one stream of words, so a
     number split over several segments is found whole; its placeholder replaces its words in
     every segment it touches. A redaction's times reach from its first word to its last, widened
-    by up to `pad` seconds into the silence around it (never over another word), so that bleeping
-    them covers the spoken number even where Whisper timed its start late.
+    into the silence around it (never over another word) by up to ``pad`` = (before, after)
+    seconds, so that bleeping them covers the spoken number even where Whisper timed its start
+    late; ``pad=(0, 0)`` gives the words' own times.
     """
     wanted = _wanted(kinds)
     segments = list(segments)
@@ -382,23 +407,16 @@ def redact_segments(segments: Sequence[Segment], kinds: Iterable[str] = KINDS, p
             first, last = stream[a][1], stream[b][1]
             before = stream[a - 1][1].end if a else segments[stream[a][0]].start
             after = stream[b + 1][1].start if b + 1 < len(stream) else segments[stream[b][0]].end
-            found.append(Redaction(min(first.start, max(before, first.start - pad)),
-                                   max(last.end, min(after, last.end + pad)), kind, channel))
-        positions: Dict[int, List[int]] = {}
-        for q, (i, _) in enumerate(stream):
-            positions.setdefault(i, []).append(q)
-        for i in {stream[q][0] for q in at}:
+            found.append(Redaction(min(first.start, max(before, first.start - pad[0])),
+                                   max(last.end, min(after, last.end + pad[1])), kind, channel))
+        for i, group in groupby(range(len(stream)), key=lambda q: stream[q][0]):
+            positions = list(group)
+            if not any(q in at for q in positions):
+                continue
             words: List[Word] = []
-            p = 0
-            while p < len(positions[i]):
-                q = positions[i][p]
-                if q not in at:
-                    words.append(stream[q][1])
-                    p += 1
-                    continue
-                piece = [stream[r][1] for r in positions[i][p:] if at.get(r) == at[q]]
-                words.append(_placeholder(piece, spans[at[q]][2]))
-                p += len(piece)
+            for span, piece in groupby(positions, key=at.get):
+                piece_words = [stream[q][1] for q in piece]
+                words += piece_words if span is None else [_placeholder(piece_words, spans[span][2])]
             text = "".join(w.text for w in words).strip()
             out[i] = replace(segments[i], text=text, words=tuple(words) if segments[i].words else ())
     found.sort(key=lambda r: (r.start, r.channel))
