@@ -674,6 +674,10 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     base_channels = parse_channels(base.pop("channels", None)) or pipeline.channels
     check_metadata(base)
     files = collect_paths(paths, report)
+    unused = sorted(set(manifest or {}) - set(files))
+    if unused:
+        logger.warning("%d manifest row(s) name files not among the paths added, e.g. %s",
+                       len(unused), ", ".join(unused[:3]))
     todo: List[Tuple[str, str, Optional[AudioInfo], Dict[str, Any], Dict[int, str]]] = []
     for f in files:
         try:
