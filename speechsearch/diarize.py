@@ -11,12 +11,11 @@ runs. :func:`assign_speakers` gives each span a label:
    at most ``max_speakers`` clusters, or only ``min_speakers`` are left.
 2. **Too little speech is not a speaker.** While a cluster holds less than
    ``min_cluster_seconds`` of speech, it joins its nearest cluster. Vectors of 1-2 s clips are
-   noisy: without this rule a single voice on a telephone line splits into two or three
-   "speakers".
+   noisy: without this rule a single voice on a telephone line splits into two "speakers".
 3. **Labels by first appearance**: the speaker of the earliest span is ``S1``.
 
 Defaults are tuned and measured in docs/diarization.md (``python benchmarks/diarization.py``): a
-real two-speaker phone call (pyannote's sample), 34 synthetic two-voice calls and 8 one-voice
+real two-speaker phone call (pyannote's sample), 34 synthetic two-voice calls and 7 one-voice
 human recordings. The tuning data is small; treat ``threshold`` as a knob. Resemblyzer cosines
 are all positive (same speaker mostly 0.75-0.95, different 0.5-0.85), so distances live in about
 0.05-0.5.
@@ -28,7 +27,7 @@ they are closest to on average.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
@@ -53,8 +52,15 @@ class DiarizeOptions:
     smooth_seconds: float = 0.0  # >0: a shorter span between two spans of one other speaker takes theirs
 
 
-def _check(o: DiarizeOptions) -> None:
-    if int(o.min_speakers) < 1 or int(o.max_speakers) < int(o.min_speakers):
+def _checked(o: DiarizeOptions) -> DiarizeOptions:
+    """The options with numbers as numbers; InvalidInputError when one is out of range."""
+    try:
+        o = replace(o, threshold=float(o.threshold), min_cluster_seconds=float(o.min_cluster_seconds),
+                    smooth_seconds=float(o.smooth_seconds), min_speakers=int(o.min_speakers),
+                    max_speakers=int(o.max_speakers), duration_weights=bool(o.duration_weights))
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"DiarizeOptions fields must be numbers, got {o}") from None
+    if o.min_speakers < 1 or o.max_speakers < o.min_speakers:
         raise InvalidInputError(f"need 1 <= min_speakers <= max_speakers, got min_speakers={o.min_speakers}, "
                                 f"max_speakers={o.max_speakers}")
     if not (np.isfinite(o.threshold) and 0.0 <= o.threshold <= 2.0):
@@ -62,6 +68,7 @@ def _check(o: DiarizeOptions) -> None:
     if not (o.min_cluster_seconds >= 0 and o.smooth_seconds >= 0):
         raise InvalidInputError("min_cluster_seconds and smooth_seconds must be >= 0, got "
                                 f"{o.min_cluster_seconds} and {o.smooth_seconds}")
+    return o
 
 
 def _average_linkage(D: np.ndarray, w: np.ndarray, secs: np.ndarray, o: DiarizeOptions) -> np.ndarray:
@@ -79,7 +86,7 @@ def _average_linkage(D: np.ndarray, w: np.ndarray, secs: np.ndarray, o: DiarizeO
     nn = np.argmin(D, axis=1)
     nd = D[np.arange(n), nn]
     k = n
-    lo, hi = int(o.min_speakers), int(o.max_speakers)
+    lo, hi = o.min_speakers, o.max_speakers
 
     def merge(i: int, j: int) -> None:
         nonlocal k
@@ -124,12 +131,13 @@ def assign_speakers(spans: Sequence[Tuple[float, float]], vectors: np.ndarray,
     Raises InvalidInputError when the shapes disagree, a value is not finite, a span ends before
     it starts, or the options are out of range.
     """
-    o = coerce(DiarizeOptions, options)
-    _check(o)
+    o = _checked(coerce(DiarizeOptions, options))
     try:
-        sp = np.asarray(spans, np.float64).reshape(-1, 2) if len(spans) else np.zeros((0, 2))
+        sp = np.asarray(spans, np.float64) if len(spans) else np.zeros((0, 2))
     except (TypeError, ValueError) as e:
         raise InvalidInputError(f"spans must be a sequence of (start, end) seconds: {e}") from None
+    if sp.ndim != 2 or sp.shape[1] != 2:
+        raise InvalidInputError(f"spans must be a sequence of (start, end) seconds; got shape {sp.shape}")
     n = len(sp)
     V = np.asarray(vectors, np.float64)
     if V.ndim != 2 or len(V) != n:

@@ -247,3 +247,27 @@ def test_exported_clip_bleeps_the_card_number(redacted):
     assert abs(peak_hz - 1000) < 5  # the tone
     assert not np.allclose(seg, plain)
     assert abs(np.argmax(np.abs(np.fft.rfft(plain))) * 16000 / len(plain) - 1000) > 5  # speech, not a tone
+
+
+def test_mono_call_diarized_into_speakers(tmp_path, calls):
+    """A mono call: sentences labelled S1, S2 by voice; each label's windows hold one speaker."""
+    call = calls["cancel_subscription"]
+    lib = Library(tmp_path / "d.idx", diarize=True)
+    assert lib.add(CALL_FILES["cancel_subscription"]).ok
+    segs = lib._catalog.transcript(str(CALL_FILES["cancel_subscription"]))
+    assert {s["speaker"] for s in segs} == {"S1", "S2"}
+
+    def said_by(t):  # reference speaker of the turn holding time t
+        return next((x["speaker"] for x in call["turns"] if x["start"] - 0.5 <= t <= x["end"] + 0.5), None)
+
+    agree = {}
+    for s in segs:
+        agree.setdefault(s["speaker"], []).append(said_by((s["start"] + s["end"]) / 2))
+    majority = {label: max(set(refs), key=refs.count) for label, refs in agree.items()}
+    assert set(majority.values()) == {"AGENT", "CUSTOMER"}
+    right = sum(ref == majority[label] for label, refs in agree.items() for ref in refs)
+    assert right / len(segs) >= 0.85
+    customer = next(label for label, ref in majority.items() if ref == "CUSTOMER")
+    hits = lib.search("I want to cancel my monthly plan", speaker=customer, k=3)
+    assert hits and all(h.speaker == customer for h in hits)
+    lib.close()
