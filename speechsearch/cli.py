@@ -184,6 +184,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .server import serve  # the [server] extra; without it a MissingDependencyError names it
+
+    serve(args.index, host=args.host, port=args.port, api_key=args.api_key, roots=args.root,
+          upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb,
+          allow_no_key_on_localhost=args.no_key_on_localhost, log_level="debug" if args.verbose > 1 else "info")
+    return 0
+
+
 def cmd_convert_ct2(args: argparse.Namespace) -> int:
     from .models import _PACKAGED_WHISPER, resolve_whisper
     from .transcribe.convert import convert_ct2
@@ -281,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="remove files (or every file under a folder)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_remove)
+    p = sub.add_parser("serve", parents=[common], help="serve the index over HTTP (API docs at /docs)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--api-key", default=None, metavar="KEY",
+                   help="the key clients send in the X-API-Key header (default: $SPEECHSEARCH_API_KEY, "
+                        "which is safer: a flag shows in ps)")
+    p.add_argument("--no-key-on-localhost", action="store_true",
+                   help="run without a key; allowed only with a loopback --host")
+    p.add_argument("--root", action="append", default=[], metavar="DIR",
+                   help="a folder whose files clients may add by server-side path (repeatable)")
+    p.add_argument("--upload-dir", default=None, metavar="DIR", help="where uploads are kept (default: INDEX/uploads)")
+    p.add_argument("--max-upload-mb", type=float, default=200, metavar="MB", help="largest upload (default 200)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("models", help="manage model files")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     msub.required = True
