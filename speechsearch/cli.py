@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
 from .errors import InvalidInputError, ModelNotFoundError, SpeechSearchError
+from .filters import json_object
 from .library import DEFAULT_INDEX, Library
 from .transcribe import ENGINES
 
@@ -62,21 +63,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _parse_where(text: Optional[str]) -> Optional[Dict[str, Any]]:
-    if not text:
-        return None
-    try:
-        where = json.loads(text)
-    except ValueError as e:
-        raise InvalidInputError(f"--where must be a JSON object like '{{\"agent\": \"A12\"}}' ({e})") from None
-    if not isinstance(where, dict):
-        raise InvalidInputError("--where must be a JSON object like '{\"agent\": \"A12\"}'")
-    return where
-
-
 def cmd_search(args: argparse.Namespace) -> int:
     with Library(args.index) as lib:
-        hits = lib.search(args.query, k=args.k, where=_parse_where(args.where), speaker=args.speaker)
+        hits = lib.search(args.query, k=args.k, where=json_object(args.where, "--where"), speaker=args.speaker)
     code = _print_hits(hits, args.json)
     if args.export:
         for n, h in enumerate(hits, 1):

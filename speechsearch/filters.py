@@ -400,3 +400,16 @@ def _by_type(values: List[Any]) -> List[List[Any]]:
 
 def _unique(values: List[Any]) -> List[Any]:
     return list(dict.fromkeys(values))
+
+
+def json_object(text: Optional[str], what: str, example: str = '{"agent": "A12"}') -> Optional[Dict[str, Any]]:
+    """Parse a JSON object given as text (a filter, metadata); `what` names it in errors."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise InvalidInputError(f"{what} must be a JSON object like {example} ({e})") from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"{what} must be a JSON object like {example}")
+    return value

@@ -9,7 +9,6 @@ the write lock; adds are background jobs (``GET /api/jobs/{id}``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence
@@ -23,6 +22,7 @@ from starlette.datastructures import UploadFile as FormFile
 from .. import __version__
 from .._log import logger
 from ..errors import InvalidInputError
+from ..filters import json_object
 from ..ingest import check_metadata
 from ..library import Library
 from ..types import FileInfo, Hit
@@ -90,18 +90,6 @@ def require_key_or_signature(request: Request, key: Optional[str] = Security(_KE
                                          "fresh one, or send the X-API-Key header")
 
 
-def _json_object(text: Optional[str], what: str, example: str = '{"agent": "A12"}') -> Optional[Dict[str, Any]]:
-    if text is None or not text.strip():
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError as e:
-        raise InvalidInputError(f"{what} must be a JSON object like {example} ({e})") from None
-    if not isinstance(value, dict):
-        raise InvalidInputError(f"{what} must be a JSON object like {example}")
-    return value
-
-
 def _file_dict(info: FileInfo) -> Dict[str, Any]:
     return dataclasses.asdict(info) | {"warnings": list(info.warnings)}
 
@@ -166,7 +154,7 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
                speaker: Optional[str] = Query(None, description="only what this speaker said: a channel "
                                                                 "role (customer) or S1, S2..."),
                where: Optional[str] = Query(None, description=_WHERE_DOC)) -> Dict[str, Any]:
-        hits = state.library.search(q, k=k, where=_json_object(where, "where"), speaker=speaker)
+        hits = state.library.search(q, k=k, where=json_object(where, "where"), speaker=speaker)
         return {"query": q, "hits": _hits(request, hits)}
 
     @api.post("/search-audio", tags=["search"], summary="Search by example (upload a clip)",
@@ -179,7 +167,7 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
         data = file.file.read()
         if not data:
             raise InvalidInputError("the uploaded clip is empty (0 bytes)")
-        hits = state.library.search_audio(data, k=k, where=_json_object(where, "where"), mode=mode)
+        hits = state.library.search_audio(data, k=k, where=json_object(where, "where"), mode=mode)
         return {"hits": _hits(request, hits)}
 
     @api.post("/files", tags=["files"], status_code=202, openapi_extra=_ADD_BODY,
@@ -196,7 +184,7 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
                 if not isinstance(upload, FormFile):
                     raise InvalidInputError("a multipart add needs the audio in a field named 'file'")
                 meta = form.get("metadata")
-                metadata = _json_object(meta if isinstance(meta, str) else None, "metadata")
+                metadata = json_object(meta if isinstance(meta, str) else None, "metadata")
                 check_metadata(metadata)
                 path = await run_in_threadpool(state.save_upload, upload)
             finally:
@@ -204,7 +192,7 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
             job = state.jobs.submit([path], metadata, uploaded=[path])
         elif ctype.startswith("application/json"):
             example = '{"path": "/data/calls"}'
-            body = _json_object((await request.body()).decode("utf-8", "replace"), "the body", example)
+            body = json_object((await request.body()).decode("utf-8", "replace"), "the body", example)
             if body is None:
                 raise InvalidInputError(f"the body must be a JSON object like {example}")
             metadata = body.get("metadata")
