@@ -37,7 +37,7 @@ class TranscribeOptions:
     hallucination_silence_threshold: Optional[float] = 2.0
     word_timestamps: bool = True
     compute_type: str = "auto"  # "auto": int8 on CPU, float16 on CUDA (faster-whisper)
-    batch_size: int = 8  # speech chunks decoded together (faster-whisper); 1: one at a time
+    batch_size: int = 4  # speech chunks decoded together (faster-whisper); 1: one at a time
     language_chunks: int = 4  # speech chunks sampled per file to detect its language
     cpu_threads: int = 0  # 0: let CTranslate2 use every core
 
