@@ -53,6 +53,9 @@ sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True  # no __pycache__ next to the data
 import calls_data as D  # noqa: E402
 
+sys.path.insert(0, str(HERE.parent.parent / "examples"))
+from make_calls import fade, normalise, trim  # noqa: E402  (the same audio helpers as the example calls)
+
 SEED = 20250301
 SR = 16000  # internal sample rate of the synthetic audio
 
@@ -169,32 +172,6 @@ def synth(voice_key: str, text: str, tmp: Path, tag: str) -> np.ndarray:
     else:  # pragma: no cover
         raise ValueError(engine)
     return read_wav(out)
-
-
-def trim(x: np.ndarray, rel_db: float = -40.0, margin_s: float = 0.03, sr: int = SR) -> np.ndarray:
-    """Cut leading/trailing silence (10 ms frames below rel_db of the loudest frame)."""
-    hop = sr // 100
-    n = len(x) // hop
-    rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
-    on = np.nonzero(rms > rms.max() * 10 ** (rel_db / 20))[0]
-    m = int(margin_s * sr)
-    return x[max(0, on[0] * hop - m): min(len(x), (on[-1] + 1) * hop + m)]
-
-
-def normalise(x: np.ndarray, target_rms_db: float = -20.0, peak: float = 0.89) -> np.ndarray:
-    y = x * (10 ** (target_rms_db / 20) / (np.sqrt(np.mean(x ** 2)) + 1e-12))
-    p = np.abs(y).max()
-    return y * (peak / p) if p > peak else y
-
-
-def fade(x: np.ndarray, s: float = 0.01, sr: int = SR) -> np.ndarray:
-    n = min(int(s * sr), len(x) // 2)
-    if n:
-        ramp = np.linspace(0.0, 1.0, n)
-        x = x.copy()
-        x[:n] *= ramp
-        x[-n:] *= ramp[::-1]
-    return x
 
 
 def hold_music(seconds: float) -> np.ndarray:
