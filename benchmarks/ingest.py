@@ -13,8 +13,10 @@ Pipelines, each run in its own fresh subprocess on the same files, one after the
   naive      the pipeline users glue by hand: openai-whisper ``model.transcribe(path)`` with its
              defaults (fp32, the packaged tiny.en converted to a .pt), then MiniLM on each segment,
              then a Chroma collection. The issue-5 target is lib >= 3x this.
-  lib-seq    the library with batch_size=1 (one speech chunk at a time; the pre-issue-5 decode).
-  lib-b4     the library with batch_size=4 (the default is 8).
+  lib-seq    the library with batch_size=1 and one Whisper worker (one speech chunk at a time;
+             the pre-issue-5 decode).
+  lib-w1     the library with one Whisper worker using every core (before workers existed).
+  lib-b8     the library with batch_size=8 (the default is 4).
 
 Wall time counts everything inside the subprocess from before the first import of the engine to
 the last file done (imports and model loads included). Peak RSS is the worker's own
@@ -205,7 +207,9 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
     else:
         import sqlite3
         from speechsearch import Library
-        opts = {"lib-beam5": {"beam_size": 5}, "lib-seq": {"batch_size": 1}, "lib-b4": {"batch_size": 4}}.get(name)
+        opts = {"lib-beam5": {"beam_size": 5}, "lib-seq": {"batch_size": 1, "workers": 1},
+                "lib-w1": {"workers": 1}, "lib-b8": {"batch_size": 8}, "lib-b2": {"batch_size": 2},
+                "lib-b4": {"batch_size": 4}}.get(name)
         extra = {"acoustic": False} if name == "lib-text-only" else {"voice": True} if name == "lib-voice" else {}
         with tempfile.TemporaryDirectory() as d:
             lib = Library(os.path.join(d, "bench.idx"), transcribe_options=opts, show_progress=False, **extra)

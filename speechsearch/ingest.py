@@ -7,6 +7,7 @@ windows to the catalogue and the vector store (see catalog.py for why an interru
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import queue
 import sys
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
@@ -215,6 +217,19 @@ def _read(files: List[_File], pipeline: Pipeline, out: "queue.Queue[Any]", stop:
         pass
 
 
+def _preload(pipeline: Pipeline) -> None:
+    """Load the embedding models while Whisper loads and decodes the first batch, instead of
+    on the main thread once the first file is transcribed. A model that fails to load here
+    fails again, and is reported, where it is used."""
+    for model in (pipeline.embedder, pipeline.voice, pipeline.diarizer):
+        load = getattr(model, "load", None)
+        if callable(load):
+            try:
+                load()
+            except Exception as e:  # reported by the stage that uses it
+                logger.debug("preloading %r failed: %s", model, e)
+
+
 def _fixed_language(transcriber: Any) -> Optional[str]:
     """The language every file gets without detection, or None when each file is detected."""
     options = getattr(transcriber, "options", None)
@@ -229,12 +244,19 @@ def _transcribe(pipeline: Pipeline, inbox: "queue.Queue[Any]", out: "queue.Queue
                 stop: threading.Event) -> None:
     """Stage 2 (thread): transcribe speech chunks in batches. With one language for every file,
     a batch may span files; with per-file detection, batches stay within a file and the file's
-    language is detected from the chunks of its first batch. Messages leave in arrival order."""
+    language is detected from the chunks of its first batch. An engine with ``workers`` > 1
+    (faster-whisper on a multi-core CPU) decodes that many batches at once, each on its own
+    thread. Messages leave in arrival order."""
     transcriber = pipeline.transcriber
     options = getattr(transcriber, "options", None)
     size = max(1, getattr(options, "batch_size", 1))
     pending: List[Any] = []
+    inflight: "collections.deque[Tuple[List[Any], Any]]" = collections.deque()
+    pool: Optional[ThreadPoolExecutor] = None
     try:
+        workers = max(1, int(getattr(transcriber, "workers", 1) or 1))
+        if workers > 1:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="speechsearch-asr")
         fixed = _fixed_language(transcriber)
         while True:
             msg = inbox.get()
@@ -242,9 +264,13 @@ def _transcribe(pipeline: Pipeline, inbox: "queue.Queue[Any]", out: "queue.Queue
             n = sum(1 for m in pending if m[0] == "chunk")
             last = msg[0] == "done"
             if n >= size or last or (fixed is None and msg[0] in ("end", "error")):
-                _flush(pending, transcriber, fixed, options, out, stop)
+                while len(inflight) >= workers:  # keep at most `workers` batches decoding
+                    _emit(*inflight.popleft(), out, stop)
+                inflight.append(_start(pending, transcriber, fixed, options, pool))
                 pending = []
             if last:
+                while inflight:
+                    _emit(*inflight.popleft(), out, stop)
                 return
     except _Stopped:
         pass
@@ -253,34 +279,58 @@ def _transcribe(pipeline: Pipeline, inbox: "queue.Queue[Any]", out: "queue.Queue
             _put(out, ("fatal", e), stop)
         except _Stopped:
             pass
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _flush(pending: List[Any], transcriber: Any, fixed: Optional[str], options: Any,
-           out: "queue.Queue[Any]", stop: threading.Event) -> None:
+def _start(pending: List[Any], transcriber: Any, fixed: Optional[str], options: Any,
+           pool: Optional[ThreadPoolExecutor]) -> Tuple[List[Any], Any]:
+    """Begin transcribing the chunks among `pending` messages: returns the messages and a
+    future (or a finished result, or the exception) for the batch."""
     chunks = [m for m in pending if m[0] == "chunk"]
+    if not chunks:
+        return pending, None
+    files = {id(m[1]): m[1] for m in chunks}
+    try:
+        for f in files.values():
+            if fixed is None and not f.detected:
+                f.detected = True
+                found = detect_language(transcriber, [m[2].audio for m in chunks if m[1] is f],
+                                        getattr(options, "language_chunks", 4))
+                f.language = found[0] if found else None
+                if found:
+                    logger.info("%s: language %s (p=%.2f)", f.path, *found)
+            elif fixed is not None:
+                f.language = fixed
+        language = fixed if fixed is not None else next(iter(files.values())).language
+        audio = [m[2].audio for m in chunks]
+        if pool is None:
+            return pending, transcribe_chunks(transcriber, audio, language)
+        return pending, pool.submit(transcribe_chunks, transcriber, audio, language)
+    except _FATAL:
+        raise
+    except Exception as e:
+        return pending, e
+
+
+def _emit(pending: List[Any], job: Any, out: "queue.Queue[Any]", stop: threading.Event) -> None:
+    """Send a batch's messages on, in order, once its transcription is done. A failed batch
+    blames the files in it; the others go on."""
     results: List[Any] = []
-    if chunks:
-        files = {id(m[1]): m[1] for m in chunks}
+    if isinstance(job, Future):
         try:
-            for f in files.values():
-                if fixed is None and not f.detected:
-                    f.detected = True
-                    found = detect_language(transcriber, [m[2].audio for m in chunks if m[1] is f],
-                                            getattr(options, "language_chunks", 4))
-                    f.language = found[0] if found else None
-                    if found:
-                        logger.info("%s: language %s (p=%.2f)", f.path, *found)
-                elif fixed is not None:
-                    f.language = fixed
-            language = fixed if fixed is not None else next(iter(files.values())).language
-            results = transcribe_chunks(transcriber, [m[2].audio for m in chunks], language)
+            job = job.result()
         except _FATAL:
             raise
-        except Exception as e:  # blame the files of this batch, keep the others going
-            for f in files.values():
-                _put(out, ("error", f, e), stop)
-            pending = [m for m in pending if m[0] != "chunk"]
-            results = []
+        except Exception as e:
+            job = e
+    if isinstance(job, Exception):
+        for f in {id(m[1]): m[1] for m in pending if m[0] == "chunk"}.values():
+            _put(out, ("error", f, job), stop)
+        pending = [m for m in pending if m[0] != "chunk"]
+    elif job is not None:
+        results = job
     it = iter(results)
     for m in pending:
         _put(out, ("chunk", m[1], m[2], next(it)) if m[0] == "chunk" else m, stop)
@@ -294,10 +344,12 @@ def process_files(files: List[_File], pipeline: Pipeline, progress: Optional[Pro
     ``(file, Processed)`` or ``(file, exception)`` for each file in order. Memory stays bounded:
     the queues hold at most a few batches of 30 s chunks."""
     size = max(1, getattr(getattr(pipeline.transcriber, "options", None), "batch_size", 1))
+    size *= max(1, int(getattr(pipeline.transcriber, "workers", 1) or 1))
     stop = threading.Event()
     chunks_q: "queue.Queue[Any]" = queue.Queue(maxsize=2 * size)
     results_q: "queue.Queue[Any]" = queue.Queue(maxsize=2 * size)
-    threads = [threading.Thread(target=_read, args=(files, pipeline, chunks_q, stop),
+    threads = [threading.Thread(target=_preload, args=(pipeline,), name="speechsearch-preload", daemon=True),
+               threading.Thread(target=_read, args=(files, pipeline, chunks_q, stop),
                                 name="speechsearch-decode", daemon=True),
                threading.Thread(target=_transcribe, args=(pipeline, chunks_q, results_q, stop),
                                 name="speechsearch-asr", daemon=True)]
@@ -362,6 +414,7 @@ def _take_chunk(f: _File, chunk: Any, segs: List[Segment], pipeline: Pipeline,
             f.unit_vectors.append(pipeline.acoustic.embed_many(clips))
         if voice is not None:
             f.voice_vectors.append(voice.embed_many(clips))
+    release_heap()
     if progress is not None and channel == f.streams[0][0]:
         off, start, length = chunk.pieces[-1]
         pos = (start + length) / SAMPLE_RATE
@@ -388,7 +441,9 @@ def _finish(f: _File, pipeline: Pipeline, progress: Optional[Progress]) -> Proce
     segments, redactions = redact(segments) if pipeline.redact else (segments, [])
     channels = info.channels if info is not None else 1
     windows = build_windows(segments, pipeline.windows, mixed_channels=mixed and channels > 1)
-    vectors = pipeline.embedder.encode([w.text for w in windows])
+    texts = [w.text for w in windows]  # one torch thread: Whisper's workers hold the other cores
+    vectors = (pipeline.embedder.encode(texts, threads=1) if isinstance(pipeline.embedder, TextEmbedder)
+               else pipeline.embedder.encode(texts))
     if not windows:
         logger.info("%s: no speech found", f.path)
     units = [(a, b, _best_window(a, b, windows, None if mixed else c)) for a, b, c in f.spans]
@@ -636,26 +691,29 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
     catalog.set_file_metadata(path, metadata)
 
 
-_HEAP_BOUNDED = False
+_LIBC: Any = None
 
 
-def bound_heap() -> None:
-    """Keep glibc from holding on to freed audio buffers. Its mmap threshold grows each time a
-    large block is freed, after which 1-2 MB chunk arrays come from the heap and fragment it: on a
-    30-minute file peak RSS was 1387 MB with the dynamic threshold and 1108 MB with it fixed at
-    128 KiB (same run). Fixed once per process; SPEECHSEARCH_KEEP_MALLOC=1 leaves malloc alone."""
-    global _HEAP_BOUNDED
-    if _HEAP_BOUNDED or os.environ.get("SPEECHSEARCH_KEEP_MALLOC") or not sys.platform.startswith("linux"):
+def release_heap() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``), once per speech chunk.
+
+    Decoded chunks are 1-2 MB arrays; freed, glibc keeps them in a fragmented heap and RSS creeps
+    up over a long file. Fixing glibc's mmap threshold at 128 KiB (what this replaced) kept a
+    30-minute file's peak at 1193 MB but made every large CTranslate2 buffer an mmap/munmap pair:
+    ingest ran 46.2 s instead of 34.4 s. Trimming once per chunk kept most of the saving (1299
+    MB against 1568 MB untouched) at the untouched speed (36.4 s), same run. Linux/glibc only;
+    SPEECHSEARCH_KEEP_MALLOC=1 leaves malloc alone."""
+    global _LIBC
+    if _LIBC is False or os.environ.get("SPEECHSEARCH_KEEP_MALLOC") or not sys.platform.startswith("linux"):
         return
-    _HEAP_BOUNDED = True
     try:
-        import ctypes
+        if _LIBC is None:
+            import ctypes
 
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD (fixing it turns the dynamic growth off)
-        libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+            _LIBC = ctypes.CDLL("libc.so.6")
+        _LIBC.malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
-        pass
+        _LIBC = False
 
 
 def parse_channels(value: Any, where: str = "channels") -> Dict[int, str]:
@@ -692,7 +750,6 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     audio (``total``, ``update``, ``set_postfix_str``), or None. `manifest` maps absolute paths
     to per-file metadata, laid over `metadata`; a ``channels`` entry in either labels channels."""
     t0 = time.perf_counter()
-    bound_heap()
     report = AddReport()
     base = dict(metadata or {})
     base_channels = parse_channels(base.pop("channels", None)) or pipeline.channels

@@ -37,9 +37,10 @@ class TranscribeOptions:
     hallucination_silence_threshold: Optional[float] = 2.0
     word_timestamps: bool = True
     compute_type: str = "auto"  # "auto": int8 on CPU, float16 on CUDA (faster-whisper)
-    batch_size: int = 4  # speech chunks decoded together (faster-whisper); 1: one at a time
+    batch_size: int = 2  # speech chunks decoded together by each worker (faster-whisper); 1: one at a time
     language_chunks: int = 4  # speech chunks sampled per file to detect its language
-    cpu_threads: int = 0  # 0: let CTranslate2 use every core
+    cpu_threads: int = 0  # threads per worker; 0: cores / workers (CPU)
+    workers: int = 0  # batches transcribed at once (faster-whisper); 0: one per core on CPU, 1 on GPU
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -92,13 +92,15 @@ class TextEmbedder:
         get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return int(get())
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed many texts (index time): all cores, batched."""
+    def encode(self, texts: Sequence[str], threads: Optional[int] = None) -> np.ndarray:
+        """Embed many texts (index time), batched, on `threads` torch threads (None: all cores;
+        ingest passes 1, as Whisper's workers keep the other cores busy)."""
         if not texts:
             return np.zeros((0, self.dimension), np.float32)
         model = self.load()
-        vecs = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
+        with torch_threads(threads) if threads else contextlib.nullcontext():
+            vecs = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vecs, np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:

