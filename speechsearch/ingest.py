@@ -258,12 +258,15 @@ def _transcribe(pipeline: Pipeline, inbox: "queue.Queue[Any]", out: "queue.Queue
         if workers > 1:
             pool = ThreadPoolExecutor(workers, thread_name_prefix="speechsearch-asr")
         fixed = _fixed_language(transcriber)
+        first = max(size, getattr(options, "language_chunks", 4))
         while True:
             msg = inbox.get()
             pending.append(msg)
             n = sum(1 for m in pending if m[0] == "chunk")
             last = msg[0] == "done"
-            if n >= size or last or (fixed is None and msg[0] in ("end", "error")):
+            # a file whose language is still to be detected waits for `language_chunks` chunks
+            need = size if fixed is not None or msg[0] != "chunk" or msg[1].detected else first
+            if n >= need or last or (fixed is None and msg[0] in ("end", "error")):
                 while len(inflight) >= workers:  # keep at most `workers` batches decoding
                     _emit(*inflight.popleft(), out, stop)
                 inflight.append(_start(pending, transcriber, fixed, options, pool))
