@@ -748,10 +748,13 @@ def parse_channels(value: Any, where: str = "channels") -> Dict[int, str]:
 def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline: Pipeline,
            metadata: Optional[Dict[str, Any]] = None, progress: Optional[Any] = None,
            acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None,
-           manifest: Optional[Dict[str, Dict[str, Any]]] = None) -> AddReport:
+           manifest: Optional[Dict[str, Dict[str, Any]]] = None,
+           processor: Optional[Callable[..., Iterator[Tuple[Any, Any]]]] = None) -> AddReport:
     """Index every audio file under `paths`. `progress` is a tqdm-like bar counted in seconds of
     audio (``total``, ``update``, ``set_postfix_str``), or None. `manifest` maps absolute paths
-    to per-file metadata, laid over `metadata`; a ``channels`` entry in either labels channels."""
+    to per-file metadata, laid over `metadata`; a ``channels`` entry in either labels channels.
+    `processor` replaces :func:`process_files` (same arguments, same ``(file, result)`` pairs,
+    in any order): :mod:`speechsearch.distributed` runs the files on Ray workers with it."""
     t0 = time.perf_counter()
     report = AddReport()
     base = dict(metadata or {})
@@ -799,7 +802,7 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
 
     states = [_File(f, h, info, channels) for f, h, info, _, channels in todo]
     metas = {t[0]: t[3] for t in todo}
-    for f, result in process_files(states, pipeline, advance if progress is not None else None):
+    for f, result in (processor or process_files)(states, pipeline, advance if progress is not None else None):
         if progress is not None:
             progress.set_postfix_str(os.path.basename(f.path))
         if not isinstance(result, BaseException):

@@ -180,7 +180,7 @@ class Library:
 
     # -- writing ------------------------------------------------------------------------------
     def add(self, paths: Union[PathLike, Iterable[PathLike]], metadata: Optional[Dict[str, Any]] = None,
-            manifest: Optional[PathLike] = None) -> AddReport:
+            manifest: Optional[PathLike] = None, *, processor: Any = None) -> AddReport:
         """Index a file, a folder (recursively) or a list of them.
 
         Files already indexed with the same content are skipped; changed files are indexed again
@@ -189,6 +189,7 @@ class Library:
         added by this call and returned on hits. `manifest` is a CSV or JSONL file with a ``path``
         column and per-file fields (call_id, agent, started_at, channels, ...) laid over `metadata`.
         A ``channels`` entry (``"agent,customer"``) labels the channels of that file.
+        `processor` runs the files elsewhere (see :func:`speechsearch.distributed.ingest`).
         """
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not items:
@@ -210,7 +211,7 @@ class Library:
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
             report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
-                            meta, bar, self._acoustic_store, self._voice_store, rows)
+                            meta, bar, self._acoustic_store, self._voice_store, rows, processor)
         finally:
             if bar is not None:
                 bar.close()
