@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[base,test,openai-whisper-cpu,server]'
+	$(BIN)/python -m pip install -q -e '.[base,test,openai-whisper-cpu,server,ray]'
 	# the openai-whisper engine without its CUDA-only triton dependency (see pyproject)
 	$(BIN)/python -m pip install -q --no-deps openai-whisper==20250625
 	$(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4  # voice weights only (see pyproject)

@@ -55,7 +55,13 @@ def cmd_add(args: argparse.Namespace) -> int:
     with Library(args.index, model=args.model, text_model=args.text_model, transcriber=args.engine,
                  transcribe_options=options, show_progress=not args.no_progress, channels=args.channels,
                  diarize=args.diarize or None, redact=args.redact or None) as lib:
-        report = lib.add(args.paths, metadata=_parse_meta(args.meta) or None, manifest=args.manifest)
+        if args.ray:
+            from .distributed import ingest
+
+            report = ingest(args.paths, lib, ray_address=args.ray, workers=args.ray_workers,
+                            metadata=_parse_meta(args.meta) or None, manifest=args.manifest)
+        else:
+            report = lib.add(args.paths, metadata=_parse_meta(args.meta) or None, manifest=args.manifest)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -230,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diarize", action="store_true", help="label speakers S1, S2... in mono files from their voices")
     p.add_argument("--redact", action="store_true",
                    help="replace card numbers, phone numbers, e-mails, IDs and long digit strings before storing")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="transcribe and embed on Ray workers: 'local' starts a cluster on this machine, "
+                        "'auto' joins this machine's cluster, or ray://HOST:10001 (see docs/scaling.md)")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="Ray workers, one core each (default: one per CPU in the cluster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_add)

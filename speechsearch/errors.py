@@ -62,6 +62,9 @@ class AudioError(SpeechSearchError):
         self.reason = message
         super().__init__(f"{self.path}: {message}")
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]  # pickles (Ray workers, processes)
+        return type(self), (self.path, self.reason)
+
 
 class AudioNotFoundError(AudioError, FileNotFoundError):
     """The path does not exist."""

@@ -32,7 +32,7 @@ from .fusion import FusionOptions
 from .search import ranked_search
 from .store import ChromaStore
 from .transcribe import ENGINES, get_transcriber
-from .types import AddReport, FileInfo, Hit
+from .types import AddReport, FileInfo, Hit, Segment
 
 __all__ = ["Library"]
 
@@ -426,6 +426,27 @@ class Library:
     def files(self) -> List[FileInfo]:
         """Every indexed file with its status, duration, window count, models and metadata."""
         return self._catalog.files()
+
+    def file(self, path: PathLike) -> FileInfo:
+        """One indexed file's status, duration, models and metadata (NotIndexedError if absent)."""
+        target = os.path.abspath(os.fspath(path))
+        info = self._catalog.get_file(target)
+        if info is None:
+            raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
+        return info
+
+    def transcript(self, path: PathLike) -> List[Segment]:
+        """One indexed file's transcript: segments with word times, channel and speaker (after
+        redaction, when the index redacts)."""
+        from .ingest import _record_segments
+
+        info = self.file(path)
+        return _record_segments({"segments": self._catalog.transcript(info.path)}, info.path)
+
+    def redactions(self, path: PathLike) -> List[Tuple[float, float, str, int]]:
+        """The redacted spans of one indexed file: (start, end, kind, channel)."""
+        info = self.file(path)
+        return list(self._catalog.redactions(info.path))
 
     def info(self) -> Dict[str, Any]:
         """A summary of the index: where it is, which models built it, what it holds."""

@@ -74,3 +74,50 @@ def indexed(tmp_path_factory) -> Library:
 def lib(tmp_path) -> Library:
     with Library(tmp_path / "test.idx") as library:
         yield library
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`) on a free loopback port, for the session: its URL."""
+    import os
+    import sys
+    import time
+    import urllib.request
+
+    chroma = Path(sys.executable).with_name("chroma")
+    if not chroma.exists():
+        pytest.fail(f"{chroma} not found: chromadb's CLI comes with `pip install chromadb`")
+    data = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = open(data / "server.log", "wb")
+    env = dict(os.environ, ANONYMIZED_TELEMETRY="False")
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"`chroma run` did not come up on {url}: {(data / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

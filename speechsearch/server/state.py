@@ -161,11 +161,10 @@ class State:
 
     # -- indexed files and their audio --------------------------------------------------------
     def indexed(self, path: str) -> FileInfo:
-        # the Library has no public one-file lookup yet; its catalogue has
-        info = self.library._catalog.get_file(os.path.abspath(path))
-        if info is None:
-            raise NotIndexedError(f"{path}: not in the index; GET /api/files lists what is")
-        return info
+        try:
+            return self.library.file(path)
+        except NotIndexedError:
+            raise NotIndexedError(f"{path}: not in the index; GET /api/files lists what is") from None
 
     def render(self, info: FileInfo, start: float, end: Optional[float], padding: float) -> bytes:
         """``[start - padding, end + padding]`` of an indexed file as WAV, redacted words bleeped."""
@@ -183,7 +182,7 @@ class State:
         key = (info.path, info.hash, round(start, 3), round(end, 3), round(padding, 3))
         data = self.audio.get(key)
         if data is None:
-            spans = [(a, b) for a, b, *_ in self.library._catalog.redactions(info.path)]
+            spans = [(a, b) for a, b, *_ in self.library.redactions(info.path)]
             data = wav_bytes(clip_of(info.path, start, end, padding, spans))
             self.audio.put(key, data)
         return data
