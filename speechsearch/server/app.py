@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator, Dict, List, Optional, Sequence
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Security, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as FormFile
 
@@ -36,6 +38,10 @@ __all__ = ["create_app", "serve", "ENV_API_KEY"]
 ENV_API_KEY = "SPEECHSEARCH_API_KEY"
 MAX_CLIP_MB = 25  # search-audio uses only a clip's first 30 s
 MAX_BODY_BYTES = 1 << 20  # any other request body
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # the web page: no data in it, so no key
+# the page loads nothing from elsewhere and runs no inline script
+_PAGE_CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; "
+             "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 _NO_KEY = (f"the server needs an API key: set --api-key or ${ENV_API_KEY} (or, on this machine only, run "
            "without one with --no-key-on-localhost)")
 
@@ -286,6 +292,16 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
         return Response(data[first:last + 1], status_code=206, media_type="audio/wav", headers=headers)
 
     app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def web_page() -> Response:
+        page = STATIC_DIR / "index.html"
+        if not page.is_file():
+            raise ApiError(404, "NotFound", f"the web page is not installed ({page} is missing); the API is "
+                                            "at /api/ and its docs at /docs")
+        return FileResponse(page, headers={"Content-Security-Policy": _PAGE_CSP, "Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     return app
 
 
