@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 from . import lexical
 from .errors import StoreError
@@ -54,6 +55,21 @@ CREATE INDEX IF NOT EXISTS windows_path ON windows(path);
 """
 
 
+def _when_unlocked(fn: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """Run `fn`, again while another process holds a lock SQLite does not wait for: changing the
+    journal mode, or creating the schema of a new catalogue, at the same moment."""
+    deadline = time.monotonic() + timeout
+    pause = 0.01
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -64,9 +80,11 @@ class Catalog:
         try:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30,
                                        isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            # several processes may open it (a Chroma-server index has several writers): WAL lets
+            # readers go on beside a writer, and writers wait up to 30 s for each other (timeout)
+            _when_unlocked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            _when_unlocked(lambda: self._db.executescript(_SCHEMA))
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: not a speechsearch index catalogue ({e}); "
                              "point Library at another directory") from e
@@ -76,18 +94,21 @@ class Catalog:
             raise StoreError(f"{self.path.parent}: index format {version} is newer than this "
                              f"speechsearch understands ({SCHEMA_VERSION}); upgrade speechsearch")
         with self._lock:
-            lexical.ensure_schema(self._db)  # also builds it for indexes made before it existed
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
-            if "acoustic" not in columns:
-                self._db.execute("ALTER TABLE files ADD COLUMN acoustic INTEGER NOT NULL DEFAULT 0")
-            if "redactions" not in columns:
-                self._db.execute("ALTER TABLE files ADD COLUMN redactions TEXT NOT NULL DEFAULT '[]'")
-            if "speaker" not in {r[1] for r in self._db.execute("PRAGMA table_info(windows)")}:
-                self._db.execute("ALTER TABLE windows ADD COLUMN speaker TEXT")
+            _when_unlocked(self._migrate)
         if version is None:
             self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
         elif int(version) < SCHEMA_VERSION:
             self.set_meta({"schema_version": str(SCHEMA_VERSION)})
+
+    def _migrate(self) -> None:
+        lexical.ensure_schema(self._db)  # also builds it for indexes made before it existed
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
+        if "acoustic" not in columns:
+            self._db.execute("ALTER TABLE files ADD COLUMN acoustic INTEGER NOT NULL DEFAULT 0")
+        if "redactions" not in columns:
+            self._db.execute("ALTER TABLE files ADD COLUMN redactions TEXT NOT NULL DEFAULT '[]'")
+        if "speaker" not in {r[1] for r in self._db.execute("PRAGMA table_info(windows)")}:
+            self._db.execute("ALTER TABLE windows ADD COLUMN speaker TEXT")
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Optional[str]:
@@ -98,6 +119,12 @@ class Catalog:
         with self._lock:
             self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                                  list(values.items()))
+
+    def setdefault_meta(self, key: str, value: str) -> str:
+        """The value of `key`, set to `value` first if it has none (atomic across processes)."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+        return self.get_meta(key) or value
 
     # -- files --------------------------------------------------------------------------------
     def get_file(self, path: str) -> Optional[FileInfo]:
@@ -117,7 +144,7 @@ class Catalog:
     def begin_file(self, path: str, hash: str) -> None:
         """Mark `path` as being (re)indexed; its old windows no longer count."""
         with self._lock, self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.execute(
                 "INSERT INTO files(path, hash, status, added_at) VALUES (?, ?, 'indexing', ?) "
@@ -129,7 +156,7 @@ class Catalog:
                     metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict],
                     acoustic: bool = False, redactions: Sequence[Any] = ()) -> None:
         with self._lock, self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.executemany(
                 'INSERT INTO windows(id, path, start, "end", text, channel, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -164,7 +191,7 @@ class Catalog:
 
     def remove_file(self, path: str) -> None:
         with self._lock, self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.execute("DELETE FROM files WHERE path=?", (path,))
 
@@ -194,6 +221,9 @@ class Catalog:
     def has_acoustic(self) -> bool:
         return self._db.execute("SELECT EXISTS (SELECT 1 FROM files WHERE acoustic=1 AND segments>0)"
                                 ).fetchone()[0] == 1
+
+    def has_files(self) -> bool:
+        return self._db.execute("SELECT EXISTS (SELECT 1 FROM files)").fetchone()[0] == 1
 
     def has_windows(self) -> bool:
         return self._db.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0] == 1

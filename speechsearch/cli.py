@@ -14,6 +14,7 @@ from . import __version__
 from .errors import InvalidInputError, ModelNotFoundError, SpeechSearchError
 from .filters import json_object
 from .library import DEFAULT_INDEX, Library
+from .store import ENV_CHROMA_URL
 from .transcribe import ENGINES
 
 ENV_INDEX = "SPEECHSEARCH_INDEX"
@@ -21,6 +22,10 @@ ENV_INDEX = "SPEECHSEARCH_INDEX"
 
 def _index_default() -> str:
     return os.environ.get(ENV_INDEX) or DEFAULT_INDEX
+
+
+def _chroma_url_default() -> Optional[str]:
+    return os.environ.get(ENV_CHROMA_URL) or None
 
 
 def _parse_meta(items: Sequence[str]) -> Dict[str, Any]:
@@ -52,7 +57,8 @@ def _snippet(text: str, width: int = 160) -> str:
 
 def cmd_add(args: argparse.Namespace) -> int:
     options = {"language": args.language} if args.language else None
-    with Library(args.index, model=args.model, text_model=args.text_model, transcriber=args.engine,
+    with Library(args.index, chroma_url=args.chroma_url, model=args.model, text_model=args.text_model,
+                 transcriber=args.engine,
                  transcribe_options=options, show_progress=not args.no_progress, channels=args.channels,
                  diarize=args.diarize or None, redact=args.redact or None) as lib:
         if args.ray:
@@ -70,7 +76,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    with Library(args.index) as lib:
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
         hits = lib.search(args.query, k=args.k, where=json_object(args.where, "--where"), speaker=args.speaker)
     code = _print_hits(hits, args.json)
     if args.export:
@@ -98,7 +104,7 @@ def _print_hits(hits: List[Any], as_json: bool) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    with Library(args.index) as lib:
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
         info = lib.info()
         files = lib.files()
     if args.json:
@@ -119,7 +125,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    with Library(args.index) as lib:
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
         total = 0
         for p in args.paths:
             total += lib.remove(p)
@@ -131,7 +137,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     if not args.acoustic and not args.text_model and not args.text:
         print("speechsearch: error: say what to rebuild: --text-model NAME, --text or --acoustic", file=sys.stderr)
         return 2
-    with Library(args.index, show_progress=True) as lib:
+    with Library(args.index, chroma_url=args.chroma_url, show_progress=True) as lib:
         if args.text_model or args.text:
             n = lib.reindex(text_model=args.text_model)
             print(f"re-embedded {n} window(s) with {lib.info()['models']['text_model']}")
@@ -142,21 +148,21 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    with Library(args.index) as lib:
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
         n = lib.export_transcripts(args.out, args.paths or None)
     print(f"wrote {n} transcript(s) to {args.out}")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    with Library(args.index, redact=args.redact or None) as lib:
+    with Library(args.index, chroma_url=args.chroma_url, redact=args.redact or None) as lib:
         report = lib.import_transcripts(args.src)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 1
 
 
 def cmd_search_audio(args: argparse.Namespace) -> int:
-    with Library(args.index) as lib:
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
         hits = lib.search_audio(args.clip, k=args.k)
     return _print_hits(hits, args.json)
 
@@ -167,7 +173,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     qrels = load_qrels(args.qrels)
     index = args.index or str(qrels.path.parent / ".speechsearch-eval.idx")
     modes = ("fused", "text", "lexical", "acoustic") if args.compare else ("fused",)
-    with Library(index, show_progress=not args.no_progress and not args.json) as lib:
+    with Library(index, chroma_url=args.chroma_url, show_progress=not args.no_progress and not args.json) as lib:
         report = evaluate(lib, qrels, modes=modes, k=args.k, threshold=args.threshold)
     if report.add_report is not None and report.add_report.failed:
         print(report.add_report.summary(), file=sys.stderr)
@@ -182,6 +188,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # the [server] extra; without it a MissingDependencyError names it
 
+    if args.chroma_url:  # serve() opens Library(index), which reads it from the environment
+        os.environ[ENV_CHROMA_URL] = args.chroma_url
     serve(args.index, host=args.host, port=args.port, api_key=args.api_key, roots=args.root,
           upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb,
           allow_no_key_on_localhost=args.no_key_on_localhost, log_level="debug" if args.verbose > 1 else "info")
@@ -210,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--index", default=_index_default(), metavar="DIR",
                         help=f"index directory (default: ${ENV_INDEX} or ./{DEFAULT_INDEX})")
     common.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    common.add_argument("--chroma-url", default=_chroma_url_default(), metavar="URL",
+                        help=f"keep the vectors on this Chroma server, e.g. http://127.0.0.1:8001 (default: "
+                             f"${ENV_CHROMA_URL}, else embedded in the index directory; see docs/scaling.md)")
 
     parser = argparse.ArgumentParser(prog="speechsearch", description="Search spoken audio by meaning.")
     parser.add_argument("--version", action="version", version=f"speechsearch {__version__}")
@@ -320,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", default=None, metavar="DIR",
                    help="index to evaluate; the qrels' files are added to it (default: "
                         ".speechsearch-eval.idx beside the qrels file)")
+    p.add_argument("--chroma-url", default=_chroma_url_default(), metavar="URL",
+                   help=f"keep the vectors on this Chroma server (default: ${ENV_CHROMA_URL}, else embedded)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     p.add_argument("--compare", action="store_true",
                    help="also run each signal alone (text, lexical, acoustic) beside the fused ranker")

@@ -16,6 +16,7 @@ so ``except SpeechSearchError`` catches them all::
     │   ├── ModelNotFoundError              a model name or path that cannot be loaded
     │   └── ModelMismatchError              the index was built with other models
     └── StoreError                          the index directory is unusable
+        └── IndexLockedError                another process is writing to the index
 
 Messages say what went wrong and what to do about it.
 """
@@ -36,6 +37,7 @@ __all__ = [
     "ModelNotFoundError",
     "ModelMismatchError",
     "StoreError",
+    "IndexLockedError",
 ]
 
 
@@ -100,3 +102,22 @@ class ModelMismatchError(ModelError):
 
 class StoreError(SpeechSearchError):
     """The index directory is unusable (wrong format, newer schema, not writable)."""
+
+
+class IndexLockedError(StoreError):
+    """Another process holds the index's writer lock. ``holder`` is what it wrote into the lock
+    file (pid, host, command, what, since), or None when there is nothing to tell."""
+
+    HINT = ("Wait for it to finish, or, for several writers at once, run a Chroma server (chroma run "
+            "--path DIR --port 8001) and index with --chroma-url http://127.0.0.1:8001 "
+            "(Library(..., chroma_url=...)); see docs/scaling.md")
+
+    def __init__(self, index: object, holder: "dict | None" = None, what: str = "write",
+                 hint: "str | None" = None):
+        self.index = str(index)
+        self.holder = holder or None
+        h = self.holder or {}
+        who = (f"pid {h.get('pid')} on {h.get('host')} ({h.get('command')}), {h.get('what') or 'writing'} "
+               f"since {h.get('since')}") if h.get("pid") else "another process"
+        super().__init__(f"{self.index}: cannot {what}: the index is locked by a writer: {who}. "
+                         f"{hint or self.HINT}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import uuid
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._log import logger
 from .audio import DECODERS, load_clip
@@ -30,7 +33,8 @@ from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
 from .fusion import FusionOptions
 from .search import ranked_search
-from .store import ChromaStore
+from .lock import writer_lock
+from .store import ChromaStore, choose_store, collection_prefix
 from .transcribe import ENGINES, get_transcriber
 from .types import AddReport, FileInfo, Hit, Segment
 
@@ -43,6 +47,17 @@ BUILTIN_FIELDS = {"path": "string", "start": "number", "end": "number", "channel
                   "speaker": "string", "language": "string"}
 
 
+def _writes(what: str, alone: bool = False) -> Any:
+    """Run the method under the index's writer lock (`Library._writing`)."""
+    def wrap(method: Any) -> Any:
+        @functools.wraps(method)
+        def locked(self: "Library", *args: Any, **kwargs: Any) -> Any:
+            with self._writing(what, alone):
+                return method(self, *args, **kwargs)
+        return locked
+    return wrap
+
+
 class Library:
     """A searchable index of spoken audio, stored in one directory.
 
@@ -53,6 +68,11 @@ class Library:
     Models load on first use, once. An existing index remembers which models built it; leave
     `model` and `text_model` unset to use those, or name the same ones. Naming others fails
     with ModelMismatchError rather than mixing incompatible vectors.
+
+    Vectors live in an embedded Chroma store inside the directory (one writing process at a time;
+    a second gets IndexLockedError), or on a Chroma server with ``chroma_url="http://host:8000"``
+    (default ``$SPEECHSEARCH_CHROMA_URL``; several writers), the catalogue staying in the
+    directory. An index is always reopened with the store it was built in (docs/scaling.md).
     """
 
     def __init__(
@@ -74,6 +94,7 @@ class Library:
         diarize: Optional[bool] = None,
         redact: Optional[bool] = None,
         show_progress: bool = False,
+        chroma_url: Optional[str] = None,
     ):
         self.path = Path(os.path.abspath(os.fspath(path)))
         if self.path.exists() and not self.path.is_dir():
@@ -87,11 +108,18 @@ class Library:
         self.show_progress = show_progress
         self.fusion = coerce(FusionOptions, fusion)
         self._catalog = Catalog(self.path / "catalog.sqlite3")
+        # vectors: embedded Chroma in the directory, or a Chroma server (docs/scaling.md)
+        self._server, record = choose_store(self.path, chroma_url, self._catalog.get_meta("store_url"),
+                                            self._catalog.has_files())
+        if record is not None:
+            self._catalog.set_meta({"store_url": record})
+        index_id = self._catalog.setdefault_meta("index_id", uuid.uuid4().hex)
+        self._prefix = collection_prefix(index_id) if self._server is not None else ""
+        self._writer = writer_lock(self.path)
         # `reindex` writes a new text collection and then points the catalogue at it
-        self._store = ChromaStore(self.path / "chroma", collection=self._catalog.get_meta("windows_collection")
-                                  or "windows")
-        self._acoustic_store = ChromaStore(self.path / "chroma", collection="acoustic")
-        self._voice_store = ChromaStore(self.path / "chroma", collection="voice")
+        self._store = self._vectors(self._catalog.get_meta("windows_collection") or "windows")
+        self._acoustic_store = self._vectors("acoustic")
+        self._voice_store = self._vectors("voice")
 
         recorded = {k: self._catalog.get_meta(k)
                     for k in ("asr_engine", "asr_model", "text_model", "acoustic_model", "voice_model")}
@@ -178,7 +206,35 @@ class Library:
                    "`speechsearch reindex --text-model NAME`" if key == "text_model" else ""))
         return asked
 
+    # -- the store and the writer lock ------------------------------------------------------------
+    def _vectors(self, collection: str) -> ChromaStore:
+        return ChromaStore(self.path / "chroma", collection=collection, server=self._server, prefix=self._prefix)
+
+    def _text_store(self) -> ChromaStore:
+        """The text collection the catalogue names now (another process may have reindexed)."""
+        name = self._catalog.get_meta("windows_collection") or "windows"
+        if name != self._store.collection_name:
+            self._store = self._vectors(name)
+        return self._store
+
+    @contextmanager
+    def _writing(self, what: str, alone: bool = False) -> Iterator[None]:
+        """Hold the writer lock for one write call (lock.py). With the embedded store it is
+        exclusive: a second writing process gets IndexLockedError at once. With a server, writers
+        share it and only `alone` (reindex, which swaps collections) excludes the others."""
+        if self._server is None:
+            hold = self._writer.hold(what)
+        else:
+            hold = self._writer.hold(what, shared=not alone, hint="Wait for it to finish: reindex swaps the "
+                                     "index's collections and runs alone, even with a Chroma server")
+        with hold:
+            store = self._text_store()
+            if self._server is not None:
+                store.count()  # a server that is down fails here, before any audio is decoded
+            yield
+
     # -- writing ------------------------------------------------------------------------------
+    @_writes("add")
     def add(self, paths: Union[PathLike, Iterable[PathLike]], metadata: Optional[Dict[str, Any]] = None,
             manifest: Optional[PathLike] = None, *, processor: Any = None) -> AddReport:
         """Index a file, a folder (recursively) or a list of them.
@@ -229,6 +285,7 @@ class Library:
             if key in models and self._catalog.get_meta(key) is None:
                 self._catalog.set_meta({key: models[key]})
 
+    @_writes("remove")
     def remove(self, path: PathLike) -> int:
         """Remove a file, or every indexed file under a folder. Returns the number of files removed."""
         target = os.path.abspath(os.fspath(path))
@@ -243,6 +300,7 @@ class Library:
             self._catalog.remove_file(info.path)
         return len(infos)
 
+    @_writes("update metadata")
     def update_metadata(self, path: PathLike, metadata: Dict[str, Any]) -> None:
         """Replace the user metadata of an indexed file (no re-transcription)."""
         target = os.path.abspath(os.fspath(path))
@@ -274,7 +332,7 @@ class Library:
         # the text model is loaded and run only when the dense signal is asked for
         vector = self._pipeline.embedder.encode_query(query.strip()) if "text" in signals else None
         where = self._where(where, speaker)
-        return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion, signals=signals,
+        return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=self.fusion, signals=signals,
                              text=query, text_vector=vector)
 
     def _where(self, where: Optional[Dict[str, Any]], speaker: Optional[str] = None) -> Optional[Dict[str, Any]]:
@@ -327,7 +385,7 @@ class Library:
                 text_vector = self._pipeline.embedder.encode_query(text)
         if "acoustic" in chosen:
             acoustic_vector = self._pipeline.acoustic.embed(audio)
-        return ranked_search(self._store, self._catalog, k, where=where, fusion=self.fusion.for_audio(),
+        return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=self.fusion.for_audio(),
                              signals=chosen, text=text, text_vector=text_vector,
                              acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector)
 
@@ -345,7 +403,7 @@ class Library:
 
             voice = get_voice_embedder(self._catalog.get_meta("voice_model") or "")
         options = replace(self.fusion, weights={"voice": 1.0}, scales={"voice": (0.5, 1.0)})
-        return ranked_search(self._store, self._catalog, k, where=where, fusion=options, signals=("voice",),
+        return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=options, signals=("voice",),
                              acoustic_store=self._voice_store, acoustic_vector=voice.embed(audio),
                              unit_signal="voice")
 
@@ -363,6 +421,7 @@ class Library:
         os.replace(tmp, target)
         return n
 
+    @_writes("import")
     def import_transcripts(self, src: PathLike) -> AddReport:
         """Index transcripts from a JSON Lines file written by `export_transcripts` (by this or
         another index) without transcribing again: windows and vectors are built from the text.
@@ -378,6 +437,7 @@ class Library:
         logger.info("%s", report.summary())
         return report
 
+    @_writes("reindex", alone=True)
     def reindex(self, text_model: Optional[str] = None) -> int:
         """Rebuild the text vectors of every window from the stored transcripts, with
         `text_model` (e.g. after choosing another sentence-transformers model) or the current one.
@@ -388,7 +448,7 @@ class Library:
             else self._pipeline.embedder
         old = self._store
         generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
-        new = ChromaStore(self.path / "chroma", collection=f"windows-{generation}")
+        new = self._vectors(f"windows-{generation}")
         new.drop()  # the leftovers of an interrupted reindex
         bar = None
         if self.show_progress:
@@ -408,6 +468,7 @@ class Library:
         logger.info("%s: %d windows re-embedded with %s", self.path, n, embedder.model_name)
         return n
 
+    @_writes("reindex")
     def reindex_acoustic(self) -> int:
         """Add acoustic vectors to files indexed without them (an index built before they
         existed). Transcripts are reused, only the audio is decoded again. Returns the number of
@@ -460,6 +521,7 @@ class Library:
             "audio_seconds": round(sum(f.duration for f in files), 3),
             "incomplete": [f.path for f in files if f.status != "ready"],
             "created_at": self._catalog.get_meta("created_at"),
+            "store": self._server.url if self._server is not None else "embedded",
         }
 
     def __len__(self) -> int:
@@ -470,7 +532,8 @@ class Library:
 
     # -- lifetime -----------------------------------------------------------------------------
     def close(self) -> None:
-        self._store.close()
+        for store in (self._store, self._acoustic_store, self._voice_store):
+            store.close()
         self._catalog.close()
 
     def __enter__(self) -> "Library":
