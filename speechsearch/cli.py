@@ -188,11 +188,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # the [server] extra; without it a MissingDependencyError names it
 
-    if args.chroma_url:  # serve() opens Library(index), which reads it from the environment
-        os.environ[ENV_CHROMA_URL] = args.chroma_url
     serve(args.index, host=args.host, port=args.port, api_key=args.api_key, roots=args.root,
           upload_dir=args.upload_dir, max_upload_mb=args.max_upload_mb,
-          allow_no_key_on_localhost=args.no_key_on_localhost, log_level="debug" if args.verbose > 1 else "info")
+          allow_no_key_on_localhost=args.no_key_on_localhost, log_level="debug" if args.verbose > 1 else "info",
+          chroma_url=args.chroma_url)
     return 0
 
 

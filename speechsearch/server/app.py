@@ -307,8 +307,10 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
 
 def serve(index: PathLike, *, host: str = "127.0.0.1", port: int = 8000, api_key: Optional[str] = None,
           roots: Sequence[PathLike] = (), upload_dir: Optional[PathLike] = None, max_upload_mb: float = 200,
-          allow_no_key_on_localhost: bool = False, log_level: str = "info") -> None:
-    """Open the index at `index` and serve it until interrupted. `api_key` defaults to
+          allow_no_key_on_localhost: bool = False, log_level: str = "info",
+          chroma_url: Optional[str] = None) -> None:
+    """Open the index at `index` (its vectors on the Chroma server at `chroma_url`, if it was
+    built there) and serve it until interrupted. `api_key` defaults to
     ``$SPEECHSEARCH_API_KEY``; without one the server starts only with
     `allow_no_key_on_localhost` and a loopback `host` (127.0.0.1, ::1, localhost)."""
     import uvicorn
@@ -319,7 +321,7 @@ def serve(index: PathLike, *, host: str = "127.0.0.1", port: int = 8000, api_key
     if api_key is None and not is_loopback(host):
         raise InvalidInputError(f"--host {host} is reachable from other machines, so the server needs an API "
                                 f"key there: set --api-key or ${ENV_API_KEY}, or serve on 127.0.0.1 without one")
-    with Library(index) as library:
+    with Library(index, chroma_url=chroma_url) as library:
         app = create_app(library, api_key=api_key, allow_no_key_on_localhost=allow_no_key_on_localhost,
                          roots=roots, upload_dir=upload_dir, max_upload_mb=max_upload_mb)
         logger.info("serving %s on http://%s:%d (API docs at /docs)", library.path, host, port)

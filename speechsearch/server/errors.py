@@ -11,13 +11,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from .._log import logger
-from ..errors import (AudioError, InvalidInputError, MissingDependencyError, MissingToolError, ModelMismatchError,
-                      ModelNotFoundError, NotIndexedError, SpeechSearchError, StoreError)
+from ..errors import (AudioError, IndexLockedError, InvalidInputError, MissingDependencyError, MissingToolError,
+                      ModelMismatchError, ModelNotFoundError, NotIndexedError, SpeechSearchError, StoreError)
 
 __all__ = ["ApiError", "error_response", "install_error_handlers", "LIBRARY_STATUS"]
 
-# first match wins: NotIndexedError is an InvalidInputError
+# first match wins: NotIndexedError is an InvalidInputError, IndexLockedError a StoreError
 LIBRARY_STATUS = ((NotIndexedError, 404), (InvalidInputError, 400), (AudioError, 422), (ModelMismatchError, 409),
+                  (IndexLockedError, 409),
                   (ModelNotFoundError, 503), (MissingToolError, 503), (MissingDependencyError, 503),
                   (StoreError, 503))
 _HTTP_NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
