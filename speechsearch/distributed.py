@@ -48,6 +48,25 @@ def _ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once, not after Ray's minutes of retries, when a ``host:port`` or ``ray://host:port``
+    address has nothing listening."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray://{address}")
+    if not parts.hostname or not parts.port:
+        raise InvalidInputError(f"Ray address {address!r}: expected auto, local, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=5).close()
+    except OSError as e:
+        raise SpeechSearchError(
+            f"cannot reach the Ray cluster at {address} ({e}); start it with `ray start --head` on that "
+            "machine (its GCS port is 6379, the client port 10001), or use --ray local for one here") from None
+
+
 def pipeline_spec(library: Any, cpus_per_worker: int = 1) -> Dict[str, Any]:
     """The keyword arguments that rebuild `library`'s indexing pipeline in another process
     (engine, models, options, channels, redaction, diarization), with Whisper set to use
@@ -219,6 +238,7 @@ def ingest(paths: Union[PathLike, Iterable[PathLike]], index: Any = "speechsearc
             if ray_address in (None, "local"):
                 kwargs["num_cpus"] = os.cpu_count() or 1
             else:
+                _check_reachable(ray_address)
                 kwargs["address"] = ray_address
             try:
                 ray.init(**kwargs)

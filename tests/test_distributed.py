@@ -66,3 +66,17 @@ def test_cli_add_ray_local(tmp_path, calls):
     with Library(index) as lib:
         top = lib.search(calls["refund"]["example_queries"][0], k=1)[0]
         assert os.path.basename(top.path) == CALL_FILES["refund"].name
+
+
+@pytest.mark.parametrize("address, message", [("nonsense", "expected auto, local, HOST:PORT"),
+                                              (None, "cannot reach the Ray cluster")])
+def test_a_bad_ray_address_fails_at_once(tmp_path, address, message):
+    from conftest import free_port
+
+    from speechsearch.errors import SpeechSearchError
+
+    address = address or f"127.0.0.1:{free_port()}"  # nothing listens there
+    with pytest.raises(SpeechSearchError, match=message):
+        ingest([CALL_FILES["refund"]], tmp_path / "x.idx", ray_address=address)
+    with Library(tmp_path / "x.idx") as lib:
+        assert lib.info()["files"] == 0
