@@ -164,8 +164,6 @@ def _processor(ray: Any, actors: List[Any], stats: Dict[str, Any]) -> Any:
     def run(states: List[_File], pipeline: Any, progress: Any) -> Iterator[Tuple[_File, Any]]:
         todo = list(range(len(states)))[::-1]
         free = [a for a in actors for _ in range(2)]
-        alive = set(range(len(actors)))
-        index = {id(a): n for n, a in enumerate(actors)}
         running: Dict[Any, Tuple[int, Any]] = {}
         while todo or running:
             while todo and free:
@@ -185,8 +183,7 @@ def _processor(ray: Any, actors: List[Any], stats: Dict[str, Any]) -> Any:
                 stats.setdefault("files_per_worker", {}).setdefault(facts["pid"], 0)
                 stats["files_per_worker"][facts["pid"]] += 1
             except ray.exceptions.RayActorError as e:
-                alive.discard(index[id(actor)])
-                free = [a for a in free if a is not actor]
+                free = [a for a in free if a is not actor]  # dead: its other queued file fails too
                 logger.error("Ray worker lost while processing %s: %s", f.path, e)
                 result = WorkerLostError(f"{f.path}: the Ray worker processing it died ({type(e).__name__}); "
                                          "add the file again")
