@@ -126,9 +126,10 @@ class _Worker:
         except ImportError:  # pragma: no cover - torch comes with sentence-transformers
             pass
         # a scratch index builds the pipeline through the same checks as the driver's Library;
-        # nothing is written to it
-        self._scratch = tempfile.mkdtemp(prefix="speechsearch-ray-")
-        self.pipeline = Library(os.path.join(self._scratch, "worker.idx"), **spec)._pipeline
+        # nothing is written to it, and it is gone before the first file
+        with tempfile.TemporaryDirectory(prefix="speechsearch-ray-") as scratch:
+            with Library(os.path.join(scratch, "worker.idx"), **spec) as library:
+                self.pipeline = library._pipeline
         for model in (self.pipeline.transcriber, self.pipeline.embedder):
             load = getattr(model, "load", None)
             if callable(load):
