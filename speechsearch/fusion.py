@@ -1,72 +1,124 @@
-"""Fusion of ranking signals (dense text, lexical BM25, acoustic, voice): pure functions.
+"""Fusion of ranking signals: pure functions.
 
-Each signal gives a score per candidate window (higher is better). Three ways to combine them:
+Each signal gives a raw score per candidate window (higher is better):
 
-- ``"calibrated"`` (default): each signal's raw score is mapped with a fixed per-signal affine
-  scale, ``(x - lo) / (hi - lo)``, whose ``lo``/``hi`` were measured on the dev set (where
-  non-relevant and relevant scores sit, so most scores land in [0, 1]), then blended with
-  weights. Scores stay comparable across queries, so a score threshold means the same thing
-  everywhere, and one signal alone ranks exactly as its raw score does.
+  text      cosine similarity of the query (or a clip's transcript) to the window
+  context   the best cosine of the longer context units that cover the window (windows.py)
+  file      how well the window's whole call matches: the mean of the file's two best units,
+            windows and contexts alike (search.py); the same for every window of a file
+  lexical   BM25 of the query words over the best score they could reach, in [0, 1]
+  acoustic  the best cosine between the clip and the window's sentences (CNN vectors)
+  voice     the same with speaker embeddings (who spoke, not what was said)
+
+Methods:
+
+- ``"logistic"`` (default): ``score = 1 / (1 + exp(-(bias + sum_s w_s * f_s(x_s))))``, a
+  logistic regression over the raw scores, fitted on labelled queries (is this window's call
+  relevant?) by ``benchmarks/fusion_cv.py``; the weight set was chosen by leave-one-intent-out
+  cross-validation on the dev set and is reported on a held-out set (docs/evaluation.md). The
+  score is an estimated probability that the hit's call is relevant, so a threshold such as 0.5
+  means the same on every index and every query. ``f_s`` is the identity, except for
+  ``acoustic``: ``max(0, x - acoustic_floor) / (1 - acoustic_floor)``. Across different voices
+  the acoustic cosine is near chance, so only a near-copy of the recording (same speech through
+  a codec) moves a hit, and it can only lift one, never push a transcript match down.
+- ``"calibrated"``: each raw score mapped by a fixed affine scale ``(x - lo) / (hi - lo)``, then
+  a weighted mean.
 - ``"minmax"``: the same blend after per-query min-max normalisation (txtai's hybrid search).
 - ``"rrf"``: reciprocal rank fusion, ``sum_s w_s / (rrf_k + rank_s)``; ignores score scales.
 
-Cosine scores are used throughout: for the unit vectors stored here, Chroma's squared L2
-distance is ``2 - 2 cos``, so either ranks the same; we combine similarities, not distances.
+A run restricted to one signal (``signals=("lexical",)``) ranks by that signal's raw score, and
+the hit's score is that raw score.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["FusionOptions", "normalise", "fuse", "METHODS", "SIGNALS"]
+from .errors import InvalidInputError
 
-METHODS = ("calibrated", "minmax", "rrf")
-SIGNALS = ("text", "lexical", "acoustic", "voice")
+__all__ = ["FusionOptions", "normalise", "fuse", "restrict", "METHODS", "SIGNALS", "DENSE"]
+
+METHODS = ("logistic", "calibrated", "minmax", "rrf")
+SIGNALS = ("text", "context", "file", "lexical", "acoustic", "voice")
+DENSE = ("text", "context", "file")  # the sentence-embedding signals; "file" is derived from the others
 
 
-# Chosen by benchmarks/fusion_grid.py on the dev set (docs/evaluation.md). (lo, hi) per signal:
-# a raw score of lo counts 0 and hi counts 1. The lexical score is BM25 over the best score the
-# query's words could reach (lexical.py), so it lies in [0, 1] whatever the index size, and one
-# lexical scale serves typed queries and clips' transcripts alike.
+# Fitted by benchmarks/fusion_cv.py on the dev set (all-MiniLM-L6-v2 vectors), the weight set
+# chosen by leave-one-intent-out cross-validation; docs/evaluation.md has the folds and the
+# held-out numbers.
 def _default_weights() -> Dict[str, float]:
-    return {"text": 1.0, "lexical": 0.3}
-
-
-def _default_scales() -> Dict[str, Tuple[float, float]]:
-    return {"text": (0.1, 0.7), "lexical": (0.6, 1.0)}
+    return {"text": 6.0, "context": 4.0, "file": 6.0, "lexical": 4.0}
 
 
 def _default_audio_weights() -> Dict[str, float]:
-    return {"text": 1.0, "lexical": 0.3, "acoustic": 0.5}
+    return dict(_default_weights(), acoustic=6.0)
+
+
+def _default_scales() -> Dict[str, Tuple[float, float]]:
+    return {"text": (0.1, 0.7), "context": (0.1, 0.7), "file": (0.1, 0.7), "lexical": (0.6, 1.0)}
 
 
 def _default_audio_scales() -> Dict[str, Tuple[float, float]]:
-    return {"text": (0.1, 0.7), "lexical": (0.6, 1.0), "acoustic": (0.3, 0.8)}
+    return dict(_default_scales(), acoustic=(0.3, 0.8))
 
 
 @dataclass(frozen=True)
 class FusionOptions:
-    """How signals are combined: `weights`/`scales` for text queries (`Library.search`),
-    `audio_weights`/`audio_scales` for query by example (`Library.search_audio`). Defaults were
-    chosen on the dev set (docs/evaluation.md)."""
+    """How signals are combined: `weights`/`bias` rank text queries (`Library.search`),
+    `audio_weights`/`audio_bias` query by example (`Library.search_audio`). A weight of 0
+    switches a signal off. `scales` and `audio_scales` serve the "calibrated" method only."""
 
-    method: str = "calibrated"
+    method: str = "logistic"
     weights: Mapping[str, float] = field(default_factory=_default_weights)
-    scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_scales)
+    bias: float = -9.0
     audio_weights: Mapping[str, float] = field(default_factory=_default_audio_weights)
+    audio_bias: float = -9.0
+    acoustic_floor: float = 0.8  # acoustic cosines below this add nothing (logistic)
+    scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_scales)
     audio_scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_audio_scales)
     rrf_k: int = 60
-    candidates: int = 50  # windows fetched per signal before fusing
+    candidates: int = 50  # units fetched per signal before fusing
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidInputError(f"unknown fusion method {self.method!r}; choose one of {METHODS}")
+        for name, weights in (("weights", self.weights), ("audio_weights", self.audio_weights)):
+            if not isinstance(weights, Mapping):
+                raise InvalidInputError(f"FusionOptions.{name} must be a dict of signal -> weight")
+            for s, w in weights.items():
+                if s not in SIGNALS:
+                    raise InvalidInputError(f"FusionOptions.{name}: unknown signal {s!r}; signals: {SIGNALS}")
+                if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+                    raise InvalidInputError(f"FusionOptions.{name}[{s!r}] must be a finite number >= 0, got {w!r}")
+        for name, scales in (("scales", self.scales), ("audio_scales", self.audio_scales)):
+            for s, lohi in dict(scales).items():
+                if not (isinstance(lohi, (tuple, list)) and len(lohi) == 2
+                        and all(isinstance(v, (int, float)) for v in lohi)):
+                    raise InvalidInputError(f"FusionOptions.{name}[{s!r}] must be a (lo, hi) pair, got {lohi!r}")
+        if not 0 <= self.acoustic_floor < 1:
+            raise InvalidInputError(f"FusionOptions.acoustic_floor must be in [0, 1), got {self.acoustic_floor!r}")
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 1:
+            raise InvalidInputError(f"FusionOptions.candidates must be a positive integer, got {self.candidates!r}")
+        if isinstance(self.rrf_k, bool) or not isinstance(self.rrf_k, int) or self.rrf_k < 0:
+            raise InvalidInputError(f"FusionOptions.rrf_k must be an integer >= 0, got {self.rrf_k!r}")
 
     def for_audio(self) -> "FusionOptions":
         """The options that rank query-by-example results."""
-        return replace(self, weights=self.audio_weights, scales=self.audio_scales)
+        return replace(self, weights=self.audio_weights, bias=self.audio_bias, scales=self.audio_scales)
+
+
+def feature(signal: str, x: float, options: FusionOptions) -> float:
+    """What a raw score contributes to the logistic model."""
+    if signal == "acoustic":
+        return max(0.0, x - options.acoustic_floor) / (1.0 - options.acoustic_floor)
+    return x
 
 
 def normalise(scores: Mapping[str, float], method: str, signal: str,
               options: FusionOptions) -> Dict[str, float]:
-    """Map one signal's raw scores (id -> score) onto [0, 1] by `method`."""
+    """Map one signal's raw scores (id -> score) onto [0, 1] by `method` ("calibrated", "minmax")."""
     if not scores:
         return {}
     if method == "minmax":
@@ -78,21 +130,34 @@ def normalise(scores: Mapping[str, float], method: str, signal: str,
     return {i: (s - lo) / (hi - lo) for i, s in scores.items()}
 
 
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
 def fuse(signals: Mapping[str, Mapping[str, float]], options: Optional[FusionOptions] = None,
          ) -> List[Tuple[str, float]]:
     """Combine per-signal scores (signal -> {id: raw score}) into one ranking, best first.
 
-    A candidate missing from a signal gets nothing from it (as if it scored that signal's
-    ``lo``). Signals with weight 0 are ignored. The fused score of "calibrated" and "minmax" is a
-    weighted mean of the normalised scores.
+    Signals with weight 0 are ignored. A candidate missing from a signal gets nothing from it
+    (its feature is 0 for "logistic", as if it scored ``lo`` for "calibrated"). With one active
+    signal, candidates are ranked by that signal's raw score, which is also their score.
     """
     o = options or FusionOptions()
     if o.method not in METHODS:
-        raise ValueError(f"unknown fusion method {o.method!r}; choose one of {METHODS}")
+        raise InvalidInputError(f"unknown fusion method {o.method!r}; choose one of {METHODS}")
     active = {s: v for s, v in signals.items() if o.weights.get(s, 0.0) > 0}
     ids = {i for v in active.values() for i in v}
     total: Dict[str, float] = {i: 0.0 for i in ids}
-    if o.method == "rrf":
+    if len(active) == 1 and o.method in ("logistic", "calibrated"):
+        (scores,) = active.values()
+        total.update(scores)
+    elif o.method == "logistic":
+        for s, scores in active.items():
+            w = o.weights[s]
+            for i, x in scores.items():
+                total[i] += w * feature(s, x, o)
+        total = {i: _sigmoid(o.bias + z) for i, z in total.items()}
+    elif o.method == "rrf":
         for s, scores in active.items():
             ranked = sorted(scores, key=lambda i: -scores[i])
             for rank, i in enumerate(ranked, 1):
@@ -106,6 +171,13 @@ def fuse(signals: Mapping[str, Mapping[str, float]], options: Optional[FusionOpt
 
 
 def restrict(options: FusionOptions, signals: Sequence[str]) -> FusionOptions:
-    """The same options with every signal outside `signals` switched off (single-signal runs)."""
-    weights = {s: (options.weights.get(s, 0.0) or 1.0) if s in signals else 0.0 for s in SIGNALS}
+    """The same options with every signal outside `signals` switched off. "file" follows the
+    dense signals: it is on while "text" or "context" is. A single signal asked for alone is on
+    whatever its weight (a diagnostic run)."""
+    chosen = set(signals)
+    if chosen & {"text", "context"}:
+        chosen.add("file")
+    if len(set(signals)) == 1:
+        return replace(options, weights={s: 1.0 for s in signals}, bias=0.0)
+    weights = {s: float(options.weights.get(s, 0.0)) if s in chosen else 0.0 for s in SIGNALS}
     return replace(options, weights=weights)

@@ -40,7 +40,7 @@ from .segment import iter_speech
 from .store import RESERVED_KEYS, ChromaStore
 from .transcribe import Transcriber, detect_language, transcribe_chunks
 from .types import AddReport, FileFailure, FileResult, Segment, Window, Word
-from .windows import make_windows, sentences
+from .windows import make_contexts, make_windows, sentences
 
 __all__ = ["Pipeline", "Processed", "collect_paths", "process_file", "commit_file", "ingest",
            "RESERVED_KEYS", "check_metadata"]
@@ -91,6 +91,8 @@ class Processed:
     unit_vectors: Optional[np.ndarray] = None
     voice_vectors: Optional[np.ndarray] = None
     redactions: List[Any] = field(default_factory=list)  # redact.Redaction spans
+    contexts: List[Window] = field(default_factory=list)  # the longer units (windows.make_contexts)
+    context_vectors: Optional[np.ndarray] = None
 
 
 def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -444,15 +446,24 @@ def _finish(f: _File, pipeline: Pipeline, progress: Optional[Progress]) -> Proce
     segments, redactions = redact(segments) if pipeline.redact else (segments, [])
     channels = info.channels if info is not None else 1
     windows = build_windows(segments, pipeline.windows, mixed_channels=mixed and channels > 1)
-    texts = [w.text for w in windows]  # one torch thread: Whisper's workers hold the other cores
-    vectors = (pipeline.embedder.encode(texts, threads=1) if isinstance(pipeline.embedder, TextEmbedder)
-               else pipeline.embedder.encode(texts))
+    contexts = build_contexts(segments, pipeline.windows, mixed_channels=mixed and channels > 1)
+    # one thread: Whisper's workers hold the other cores
+    vectors, context_vectors = embed_units(pipeline.embedder, windows, contexts, threads=1)
     if not windows:
         logger.info("%s: no speech found", f.path)
     units = [(a, b, _best_window(a, b, windows, None if mixed else c)) for a, b, c in f.spans]
     return Processed(duration, segments, windows, vectors, f.language if segments else None, f.warnings,
                      units, np.concatenate(f.unit_vectors) if f.unit_vectors else None,
-                     voice_vectors if pipeline.voice is not None else None, redactions)
+                     voice_vectors if pipeline.voice is not None else None, redactions, contexts, context_vectors)
+
+
+def embed_units(embedder: Any, windows: List[Window], contexts: List[Window],
+                threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Text vectors of windows and contexts, in one batch."""
+    texts = [w.text for w in windows] + [c.text for c in contexts]
+    vectors = (embedder.encode(texts, threads=threads) if threads and isinstance(embedder, TextEmbedder)
+               else embedder.encode(texts))
+    return vectors[:len(windows)], vectors[len(windows):]
 
 
 def redact(segments: List[Segment]) -> Tuple[List[Segment], List[Any]]:
@@ -481,6 +492,14 @@ def build_windows(segments: List[Segment], options: WindowOptions, mixed_channel
         part = [s for s in segments if s.channel == channel and s.speaker == speaker]
         windows += make_windows(part, options, channel=-1 if mixed_channels else channel, speaker=speaker)
     return sorted(windows, key=lambda w: (w.start, w.channel))
+
+
+def build_contexts(segments: List[Segment], options: WindowOptions, mixed_channels: bool = False) -> List[Window]:
+    """Context units per channel (windows.make_contexts), numbered like `build_windows`."""
+    contexts = make_contexts(segments, options)
+    if mixed_channels:
+        contexts = [Window(c.start, c.end, c.text, -1, c.speaker) for c in contexts]
+    return contexts
 
 
 def _diarized(segments: List[Segment], spans: List[Tuple[float, float, int]], vectors: np.ndarray,
@@ -595,9 +614,10 @@ def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, 
     catalog.set_acoustic(path)
 
 
-def window_ids(path: str, hash: str, n: int) -> List[str]:
+def window_ids(path: str, hash: str, n: int, kind: str = "") -> List[str]:
+    """Deterministic row ids of a file's windows (`kind` "") or contexts ("c")."""
     key = hashlib.blake2b(path.encode("utf-8"), digest_size=8).hexdigest()
-    return [f"{key}-{hash[:12]}-{i:05d}" for i in range(n)]
+    return [f"{key}-{hash[:12]}-{kind}{i:05d}" for i in range(n)]
 
 
 def window_metadata(stored: Dict[str, Any], path: str, hash: str, w: Window, models: Dict[str, str],
@@ -613,9 +633,11 @@ def window_metadata(stored: Dict[str, Any], path: str, hash: str, w: Window, mod
 
 
 def reembed(catalog: Catalog, target: ChromaStore, embedder: TextEmbedder, models: Dict[str, str],
-            progress: Optional[Callable[[int], None]] = None) -> int:
+            progress: Optional[Callable[[int], None]] = None, context_target: Optional[ChromaStore] = None,
+            options: Optional[WindowOptions] = None) -> int:
     """Write every ready file's windows into `target` with `embedder`'s vectors, from the texts the
-    catalogue holds (nothing is transcribed again). Returns the number of windows."""
+    catalogue holds (nothing is transcribed again), and, with `context_target`, its context units
+    cut anew from the stored transcript with `options`. Returns the number of windows."""
     types, n = field_types(catalog), 0
     for info in catalog.files():
         if info.status != "ready":
@@ -625,28 +647,47 @@ def reembed(catalog: Catalog, target: ChromaStore, embedder: TextEmbedder, model
             continue
         stored = encode_metadata(info.metadata, types)
         windows = [w for _, w in rows]
-        metas = [window_metadata(stored, info.path, info.hash, w, dict(info.models, **models), info.language)
-                 for w in windows]
-        target.upsert([i for i, _ in rows], embedder.encode([w.text for w in windows]),
-                      [w.text for w in windows], metas)
+        contexts: List[Window] = []
+        if context_target is not None:
+            segments = _record_segments({"segments": catalog.transcript(info.path)}, info.path)
+            contexts = build_contexts(segments, options or WindowOptions(),
+                                      mixed_channels=any(w.channel == -1 for w in windows))
+        vectors, context_vectors = embed_units(embedder, windows, contexts)
+        file_models = dict(info.models, **models)
+        metas = [window_metadata(stored, info.path, info.hash, w, file_models, info.language) for w in windows]
+        target.upsert([i for i, _ in rows], vectors, [w.text for w in windows], metas)
+        if contexts and context_target is not None:
+            store_contexts(context_target, info.path, info.hash, contexts, context_vectors, stored,
+                           file_models, info.language)
         n += len(rows)
         if progress is not None:
             progress(len(rows))
     return n
 
 
+def store_contexts(context_store: ChromaStore, path: str, hash: str, contexts: List[Window], vectors: np.ndarray,
+                   stored: Dict[str, Any], models: Dict[str, str], language: Optional[str]) -> None:
+    """Write a file's context units; they carry the same metadata as its windows (for filters)."""
+    metas = [window_metadata(stored, path, hash, c, models, language) for c in contexts]
+    context_store.upsert(window_ids(path, hash, len(contexts), "c"), vectors, [c.text for c in contexts], metas)
+
+
 def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, processed: Processed,
                 metadata: Dict[str, Any], models: Dict[str, str],
-                acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None) -> None:
+                acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None,
+                context_store: Optional[ChromaStore] = None) -> None:
     """Replace whatever the index holds for `path` with `processed`."""
     catalog.begin_file(path, hash)
-    for s in (store, acoustic_store, voice_store):
+    for s in (store, acoustic_store, voice_store, context_store):
         if s is not None:
             s.delete_path(path)
     ids = window_ids(path, hash, len(processed.windows))
     stored = encode_metadata(metadata, record_field_types(catalog, metadata))
     metas = [window_metadata(stored, path, hash, w, models, processed.language) for w in processed.windows]
     store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
+    if context_store is not None and processed.contexts and processed.context_vectors is not None:
+        store_contexts(context_store, path, hash, processed.contexts, processed.context_vectors, stored, models,
+                       processed.language)
     if acoustic_store is not None and processed.unit_vectors is not None:
         store_units(acoustic_store, path, hash, ids, processed.units, processed.unit_vectors, processed.windows)
     if voice_store is not None and processed.voice_vectors is not None:
@@ -677,7 +718,8 @@ def record_field_types(catalog: Catalog, metadata: Dict[str, Any]) -> Dict[str, 
     return merged
 
 
-def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: Dict[str, Any]) -> None:
+def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: Dict[str, Any],
+                    context_store: Optional[ChromaStore] = None) -> None:
     """Replace the user metadata of an indexed file without transcribing it again."""
     known = catalog.get_file(path)
     if known is None:
@@ -691,6 +733,13 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
                                              models, known.language))
              for _, start, end, channel, speaker in rows]
     store.update_metadata([r[0] for r in rows], metas)
+    if context_store is not None:
+        contexts = context_store.get_where({"path": path})
+        context_store.update_metadata(
+            [r.id for r, _ in contexts],
+            [dict(dropped, **window_metadata(stored, path, known.hash, Window(float(r.metadata["start"]),
+                  float(r.metadata["end"]), "", int(r.metadata.get("channel", 0)), r.metadata.get("speaker")),
+                  models, known.language)) for r, _ in contexts])
     catalog.set_file_metadata(path, metadata)
 
 
@@ -749,7 +798,8 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
            metadata: Optional[Dict[str, Any]] = None, progress: Optional[Any] = None,
            acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None,
            manifest: Optional[Dict[str, Dict[str, Any]]] = None,
-           processor: Optional[Callable[..., Iterator[Tuple[Any, Any]]]] = None) -> AddReport:
+           processor: Optional[Callable[..., Iterator[Tuple[Any, Any]]]] = None,
+           context_store: Optional[ChromaStore] = None) -> AddReport:
     """Index every audio file under `paths`. `progress` is a tqdm-like bar counted in seconds of
     audio (``total``, ``update``, ``set_postfix_str``), or None. `manifest` maps absolute paths
     to per-file metadata, laid over `metadata`; a ``channels`` entry in either labels channels.
@@ -780,7 +830,7 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
             if known is not None and known.status == "ready" and known.hash == h:
                 reason = "unchanged"
                 if meta and meta != known.metadata:
-                    update_metadata(catalog, store, f, meta)
+                    update_metadata(catalog, store, f, meta, context_store)
                     reason = "unchanged; metadata updated"
                 report.skipped.append(FileResult(f, known.duration, known.segments, reason))
                 continue
@@ -808,7 +858,7 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
         if not isinstance(result, BaseException):
             try:
                 commit_file(catalog, store, f.path, f.hash, result, metas[f.path], pipeline.models,
-                            acoustic_store, voice_store)
+                            acoustic_store, voice_store, context_store)
             except _FATAL:
                 raise
             except Exception as e:
@@ -856,8 +906,8 @@ def _record_segments(rec: Dict[str, Any], where: str) -> List[Segment]:
                                 "start, end, text and words as [start, end, word, probability]") from None
 
 
-def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: ChromaStore, pipeline: Pipeline
-                   ) -> AddReport:
+def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: ChromaStore, pipeline: Pipeline,
+                   context_store: Optional[ChromaStore] = None) -> AddReport:
     """Index transcripts exported by `export_records` (``(where, json line)`` pairs) without
     transcribing: windows and text vectors are built here. Bad lines are reported, not fatal."""
     t0 = time.perf_counter()
@@ -886,13 +936,15 @@ def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: Ch
             if pipeline.redact:
                 segments, redactions = redact(segments)
             windows = build_windows(segments, pipeline.windows)
+            contexts = build_contexts(segments, pipeline.windows) if context_store is not None else []
+            vectors, context_vectors = embed_units(pipeline.embedder, windows, contexts)
             recorded = rec.get("models") or {}
             models = {k: v for k, v in pipeline.models.items() if k not in ("acoustic_model", "voice_model")}
             models.update({k: recorded[k] for k in ("asr_engine", "asr_model") if k in recorded})
             processed = Processed(float(rec.get("duration") or (segments[-1].end if segments else 0.0)), segments,
-                                  windows, pipeline.embedder.encode([w.text for w in windows]),
-                                  rec.get("language"), warnings, redactions=redactions)
-            commit_file(catalog, store, path, hash, processed, meta, models)
+                                  windows, vectors, rec.get("language"), warnings, redactions=redactions,
+                                  contexts=contexts, context_vectors=context_vectors)
+            commit_file(catalog, store, path, hash, processed, meta, models, context_store=context_store)
             report.added.append(FileResult(path, processed.duration, len(windows),
                                            "imported transcript", tuple(warnings)))
         except _FATAL:

@@ -43,6 +43,7 @@ __all__ = ["Library"]
 PathLike = Union[str, "os.PathLike[str]"]
 DEFAULT_INDEX = "speechsearch.idx"
 # fields every window has, filterable beside the user's metadata
+TEXT_SIGNALS = ("text", "context", "lexical")  # what `search` fuses by default
 BUILTIN_FIELDS = {"path": "string", "start": "number", "end": "number", "channel": "number",
                   "speaker": "string", "language": "string"}
 
@@ -118,6 +119,7 @@ class Library:
         self._writer = writer_lock(self.path)
         # `reindex` writes a new text collection and then points the catalogue at it
         self._store = self._vectors(self._catalog.get_meta("windows_collection") or "windows")
+        self._context_store = self._vectors(self._catalog.get_meta("context_collection") or "context")
         self._acoustic_store = self._vectors("acoustic")
         self._voice_store = self._vectors("voice")
 
@@ -217,6 +219,17 @@ class Library:
             self._store = self._vectors(name)
         return self._store
 
+    def _contexts(self) -> Optional[ChromaStore]:
+        """The context collection, when every file of the index has context units: an index
+        built before they existed has none until `reindex()`, and then the signal is off rather
+        than favouring the files added since."""
+        if self._catalog.get_meta("contexts") != "1":
+            return None
+        name = self._catalog.get_meta("context_collection") or "context"
+        if name != self._context_store.collection_name:
+            self._context_store = self._vectors(name)
+        return self._context_store
+
     @contextmanager
     def _writing(self, what: str, alone: bool = False) -> Iterator[None]:
         """Hold the writer lock for one write call (lock.py). With the embedded store it is
@@ -267,7 +280,8 @@ class Library:
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
             report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
-                            meta, bar, self._acoustic_store, self._voice_store, rows, processor)
+                            meta, bar, self._acoustic_store, self._voice_store, rows, processor,
+                            self._contexts())
         finally:
             if bar is not None:
                 bar.close()
@@ -278,6 +292,8 @@ class Library:
     def _record_models(self) -> None:
         self._catalog.set_meta({"redact": "1" if self._pipeline.redact else "0",
                                 "diarize": "1" if self._pipeline.diarizer is not None else "0"})
+        if not self._catalog.has_files() and self._pipeline.windows.context_min_seconds > 0:
+            self._catalog.set_meta({"contexts": "1"})  # a new index gets context units
         models = self._pipeline.models
         if self._catalog.get_meta("text_model") is None:
             self._catalog.set_meta(models)
@@ -297,6 +313,7 @@ class Library:
             self._store.delete_path(info.path)
             self._acoustic_store.delete_path(info.path)
             self._voice_store.delete_path(info.path)
+            self._context_store.delete_path(info.path)
             self._catalog.remove_file(info.path)
         return len(infos)
 
@@ -306,16 +323,18 @@ class Library:
         target = os.path.abspath(os.fspath(path))
         if self._catalog.get_file(target) is None:
             raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
-        update_metadata(self._catalog, self._store, target, check_metadata(metadata))
+        update_metadata(self._catalog, self._store, target, check_metadata(metadata), self._contexts())
 
     # -- reading ------------------------------------------------------------------------------
     def search(self, query: str, k: int = 10, where: Optional[Dict[str, Any]] = None,
-               signals: Sequence[str] = ("text", "lexical"), *, speaker: Optional[str] = None) -> List[Hit]:
+               signals: Sequence[str] = TEXT_SIGNALS, *, speaker: Optional[str] = None) -> List[Hit]:
         """The `k` best moments for a natural-language `query`, best first.
 
-        Dense sentence similarity and lexical (BM25) matches are fused (see `FusionOptions`);
-        ``hit.scores`` shows each signal's raw score. Overlapping windows of the same moment are
-        collapsed into the best one. `where` filters on metadata, e.g. ``{"agent": "A12",
+        Dense sentence similarity of each window, of the longer context around it and of its
+        whole call, and lexical (BM25) matches are fused (see `FusionOptions`); ``hit.score`` is
+        the estimated probability that the hit's call is relevant (comparable across queries
+        and indexes) and ``hit.scores`` shows each signal's raw score. Overlapping windows of
+        the same moment are collapsed into the best one. `where` filters on metadata, e.g. ``{"agent": "A12",
         "started_at": {"$gte": "2026-01-01"}}`` (equality, $ne, $gt/$gte/$lt/$lte, $in/$nin,
         $and/$or; ISO-8601 dates; see docs/filters.md). `signals` picks a subset, e.g. ``("text",)`` for dense only.
         `speaker` keeps what one speaker said: a channel's role (``"customer"``) or ``"S1"``.
@@ -326,14 +345,15 @@ class Library:
             raise InvalidInputError("query is empty; type some words to search for")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
-        signals = _check_signals(signals, ("text", "lexical"))
+        signals = _check_signals(signals, TEXT_SIGNALS)
         if not self._catalog.has_windows():
             return []
-        # the text model is loaded and run only when the dense signal is asked for
-        vector = self._pipeline.embedder.encode_query(query.strip()) if "text" in signals else None
+        # the text model is loaded and run only when a dense signal is asked for
+        dense = "text" in signals or "context" in signals
+        vector = self._pipeline.embedder.encode_query(query.strip()) if dense else None
         where = self._where(where, speaker)
         return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=self.fusion, signals=signals,
-                             text=query, text_vector=vector)
+                             text=query, text_vector=vector, context_store=self._contexts())
 
     def _where(self, where: Optional[Dict[str, Any]], speaker: Optional[str] = None) -> Optional[Dict[str, Any]]:
         """The user's filter, checked against the fields this index holds and translated for
@@ -351,9 +371,9 @@ class Library:
         `clip` is a file path, the bytes of an audio file, or a float array (then give
         `sample_rate`; a ``(array, sample_rate)`` tuple works too).
 
-        ``mode="content"`` (the default): the clip is transcribed and embedded as text, embedded
-        acoustically, and the signals are fused; ``hit.scores`` shows each one; `signals` picks a
-        subset of ("text", "lexical", "acoustic"). ``mode="voice"``: the moments where the clip's
+        ``mode="content"`` (the default): the clip is transcribed and its words searched like a
+        typed query, the clip is embedded acoustically, and the signals are fused; ``hit.scores``
+        shows each one; `signals` picks a subset of ("text", "context", "lexical", "acoustic"). ``mode="voice"``: the moments where the clip's
         speaker spoke (speaker embeddings; the index must be built with ``voice=True``).
         A clip must hold at least 0.3 s of speech; only its first 30 s are used.
         """
@@ -362,7 +382,7 @@ class Library:
             return self._search_voice(clip, k, where, sample_rate)
         if mode != "content":
             raise InvalidInputError(f"unknown mode {mode!r}; choose 'content' or 'voice'")
-        allowed = ("text", "lexical", "acoustic")
+        allowed = TEXT_SIGNALS + ("acoustic",)
         chosen = _check_signals(signals if signals is not None else allowed, allowed)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
@@ -378,16 +398,17 @@ class Library:
         if not self._catalog.has_windows():
             return []
         text, text_vector, acoustic_vector = "", None, None
-        if "text" in chosen or "lexical" in chosen:
+        if set(chosen) & set(TEXT_SIGNALS):
             segments, _ = self._pipeline.transcriber.transcribe(audio)
             text = " ".join(s.text for s in segments).strip()
-            if text and "text" in chosen:
+            if text and ("text" in chosen or "context" in chosen):
                 text_vector = self._pipeline.embedder.encode_query(text)
         if "acoustic" in chosen:
             acoustic_vector = self._pipeline.acoustic.embed(audio)
         return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=self.fusion.for_audio(),
                              signals=chosen, text=text, text_vector=text_vector,
-                             acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector)
+                             acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector,
+                             context_store=self._contexts())
 
     def _search_voice(self, clip: Any, k: int, where: Optional[Dict[str, Any]],
                       sample_rate: Optional[int]) -> List[Hit]:
@@ -433,7 +454,7 @@ class Library:
         self._record_models()
         with open(path, encoding="utf-8") as f:
             report = import_records(((f"{path}:{n}", line) for n, line in enumerate(f, 1)),
-                                    self._catalog, self._store, self._pipeline)
+                                    self._catalog, self._store, self._pipeline, self._contexts())
         logger.info("%s", report.summary())
         return report
 
@@ -446,10 +467,13 @@ class Library:
         searchable. Returns the number of windows."""
         embedder = TextEmbedder(text_model, device=self._pipeline.embedder.device) if text_model \
             else self._pipeline.embedder
-        old = self._store
+        old, old_context = self._store, self._context_store
         generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
         new = self._vectors(f"windows-{generation}")
         new.drop()  # the leftovers of an interrupted reindex
+        contexts = self._pipeline.windows.context_min_seconds > 0
+        new_context = self._vectors(f"context-{generation}")
+        new_context.drop()
         bar = None
         if self.show_progress:
             from tqdm.auto import tqdm
@@ -457,14 +481,17 @@ class Library:
             bar = tqdm(total=self._catalog.count_windows(), unit="window", desc="reindexing")
         try:
             n = reembed(self._catalog, new, embedder, {"text_model": embedder.model_name},
-                        bar.update if bar is not None else None)
+                        bar.update if bar is not None else None, new_context if contexts else None,
+                        self._pipeline.windows)
         finally:
             if bar is not None:
                 bar.close()
         self._catalog.set_meta({"windows_collection": new.collection_name, "windows_generation": str(generation),
-                                "text_model": embedder.model_name})
-        self._store, self._pipeline.embedder = new, embedder
+                                "context_collection": new_context.collection_name,
+                                "contexts": "1" if contexts else "0", "text_model": embedder.model_name})
+        self._store, self._context_store, self._pipeline.embedder = new, new_context, embedder
         old.drop()
+        old_context.drop()
         logger.info("%s: %d windows re-embedded with %s", self.path, n, embedder.model_name)
         return n
 

@@ -51,6 +51,7 @@ class VadOptions:
     min_speech_ms: int = 250
     min_silence_ms: int = 700
     speech_pad_ms: int = 200
+    normalize: bool = False  # level the copy the VAD sees (quiet turns, phone lines); Whisper's is untouched
     max_chunk_seconds: float = 30.0  # speech is packed into chunks of at most this length
     block_seconds: float = 120.0  # audio is decoded and scanned this much at a time
 
@@ -64,6 +65,11 @@ class WindowOptions:
     overlap_sentences: int = 1
     max_gap_seconds: float = 8.0  # a longer pause always starts a new window
     sentence_pause_seconds: float = 1.2  # a pause this long ends a sentence without punctuation
+    # context units: longer spans of the same channel, embedded beside the windows, so that a
+    # reason for calling stated across several turns is found (docs/evaluation.md); 0 turns them off
+    context_min_seconds: float = 30.0
+    context_max_seconds: float = 60.0
+    context_overlap_sentences: int = 2
 
 
 def coerce(cls: Type[T], value: Union[T, Mapping[str, Any], None]) -> T:

@@ -1,17 +1,17 @@
 """Ranking at query time: gather candidate windows per signal, complete every candidate's scores,
 fuse them, drop rows of files that are not fully indexed, and collapse overlapping windows.
 
-Signals, all scored per window (higher is better):
-  text      cosine similarity of the query text (or a clip's transcript) to the window text
-  lexical   BM25 of the query words in the window text
-  acoustic  the best cosine similarity between the clip and the window's sentences (CNN vectors)
-  voice     the same with speaker embeddings (who spoke, not what was said)
+Signals (fusion.py has the full list): "text" scores windows; "context" scores the longer
+context units and passes each one's score to the windows it covers, so a call whose reason is
+spread over several turns brings its windows in as candidates; "file" scores a window's call by
+the mean of the call's two best units across both scales; "lexical" is BM25; "acoustic" and
+"voice" score a clip's sound against each window's sentences.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -21,7 +21,9 @@ from .filters import decode_metadata
 from .store import RESERVED_KEYS, ChromaStore, StoredHit
 from .types import Hit
 
-__all__ = ["Candidates", "ranked_search", "collapse", "hit_from_row"]
+__all__ = ["Candidates", "ranked_search", "gather", "collapse", "hit_from_row"]
+
+FILE_UNITS = 2  # a file scores the mean of its best this-many units
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Candidates:
 
     rows: Dict[str, StoredHit] = field(default_factory=dict)
     scores: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    # context units found: (path, channel, start, end, cosine)
+    contexts: List[Tuple[str, int, float, float, float]] = field(default_factory=list)
 
     def signal(self, name: str) -> Dict[str, float]:
         return self.scores.setdefault(name, {})
@@ -39,21 +43,43 @@ def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Option
                   fusion: Optional[FusionOptions] = None, signals: Sequence[str] = ("text", "lexical"),
                   text: str = "", text_vector: Optional[np.ndarray] = None,
                   acoustic_store: Optional[ChromaStore] = None,
-                  acoustic_vector: Optional[np.ndarray] = None, unit_signal: str = "acoustic") -> List[Hit]:
+                  acoustic_vector: Optional[np.ndarray] = None, unit_signal: str = "acoustic",
+                  context_store: Optional[ChromaStore] = None) -> List[Hit]:
     """Gather candidates from each active signal, complete their scores, fuse, return top `k`.
 
     Per-sentence vectors (`acoustic_store`, queried with `acoustic_vector`) score windows under
     the name `unit_signal`: "acoustic" for sound, "voice" for speaker."""
     options = restrict(fusion or FusionOptions(), signals)
-    on = {s for s in signals if options.weights.get(s, 0) > 0}
+    cand, on = gather(store, catalog, k, options, where=where, text=text, text_vector=text_vector,
+                      acoustic_store=acoustic_store, acoustic_vector=acoustic_vector, unit_signal=unit_signal,
+                      context_store=context_store)
+    ranked = fuse({s: cand.scores.get(s, {}) for s in on}, options)
+    return finish(ranked, cand, catalog, k, on)
+
+
+def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions, *,
+           where: Optional[Dict[str, Any]] = None, text: str = "", text_vector: Optional[np.ndarray] = None,
+           acoustic_store: Optional[ChromaStore] = None, acoustic_vector: Optional[np.ndarray] = None,
+           unit_signal: str = "acoustic", context_store: Optional[ChromaStore] = None) -> Tuple[Candidates, set]:
+    """Every candidate window with each active signal's raw score (`options` already
+    restricted), and the set of active signals."""
+    on = {s for s, w in options.weights.items() if w > 0}
+    if text_vector is None:
+        on -= {"text", "context", "file"}
+    if context_store is None:
+        on.discard("context")
+    if not on & {"text", "context"}:
+        on.discard("file")
     n = max(options.candidates, 3 * k + 10)
     cand = Candidates()
-    if "text" in on and text_vector is not None:
+    if "text" in on:
         for row in store.query(text_vector, n=n, where=where):
             cand.rows[row.id] = row
             cand.signal("text")[row.id] = 1.0 - row.distance
     if "lexical" in on and text.strip():
         cand.signal("lexical").update(catalog.lexical(text, n))
+    if "context" in on:
+        _contexts(cand, context_store, catalog, text_vector, n, where)
     if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:
         best = cand.signal(unit_signal)
         for unit in acoustic_store.query(acoustic_vector, n=3 * n, where=where):
@@ -61,8 +87,63 @@ def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Option
             if w is not None:
                 best[w] = max(best.get(w, -1.0), 1.0 - unit.distance)
     _complete(cand, store, where, on, text_vector, acoustic_store, acoustic_vector, unit_signal)
-    ranked = fuse({s: cand.scores.get(s, {}) for s in on}, options)
-    return finish(ranked, cand, catalog, k, on)
+    if "context" in on:
+        _score_contexts(cand)
+    if "file" in on:
+        _score_files(cand)
+    return cand, on
+
+
+def _contexts(cand: Candidates, context_store: ChromaStore, catalog: Catalog, vector: np.ndarray, n: int,
+              where: Optional[Dict[str, Any]]) -> None:
+    """The best context units; each makes the windows it covers candidates."""
+    found = context_store.query(vector, n=n, where=where)
+    best = cand.signal("context")
+    for row in found:
+        m = row.metadata
+        c = (m.get("path", ""), int(m.get("channel", 0)), float(m["start"]), float(m["end"]), 1.0 - row.distance)
+        cand.contexts.append(c)
+    windows: Dict[str, List[tuple]] = {}
+    for path, channel, start, end, score in cand.contexts:
+        rows = windows.get(path)
+        if rows is None:
+            rows = windows[path] = catalog.window_rows(path)
+        for wid, ws, we, wc, _ in rows:
+            if wc == channel and ws < end and start < we:
+                best[wid] = max(best.get(wid, -1.0), score)
+
+
+def _score_contexts(cand: Candidates) -> None:
+    """Windows no context found get the lowest context score found (what they can at most
+    have scored, since their contexts ranked below every one found)."""
+    best = cand.signal("context")
+    floor = min((c[4] for c in cand.contexts), default=0.0)
+    for i, row in cand.rows.items():
+        if i not in best:
+            best[i] = floor
+    for i in list(best):
+        if i not in cand.rows:
+            best.pop(i)
+
+
+def _score_files(cand: Candidates) -> None:
+    """Each window's file: the mean of the file's best FILE_UNITS dense scores (windows and
+    contexts); a file with fewer units found is topped up with the lowest score found."""
+    units: Dict[str, List[float]] = {}
+    text = cand.scores.get("text", {})
+    for i, x in text.items():
+        units.setdefault(cand.rows[i].metadata.get("path", ""), []).append(x)
+    for path, _, _, _, x in cand.contexts:
+        units.setdefault(path, []).append(x)
+    floor = min((x for xs in units.values() for x in xs), default=0.0)
+    file_score = {}
+    for path, xs in units.items():
+        top = sorted(xs, reverse=True)[:FILE_UNITS]
+        top += [floor] * (FILE_UNITS - len(top))
+        file_score[path] = sum(top) / FILE_UNITS
+    out = cand.signal("file")
+    for i, row in cand.rows.items():
+        out[i] = file_score.get(row.metadata.get("path", ""), floor)
 
 
 def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, Any]], on: set,

@@ -1,16 +1,21 @@
-"""Group transcript segments into search windows: a few whole sentences, about 10-30 s each,
-with a small overlap, keeping the exact start and end time of the speech they hold."""
+"""Group transcript segments into search units at two scales, keeping the exact start and end
+time of the speech they hold:
+
+- windows: a few whole sentences, about 10-30 s each, with a small overlap; what a hit shows;
+- contexts: about 30-60 s of the same channel (both speakers of a mono call), overlapping more,
+  so that a reason stated across two or three turns is one unit. They score the windows they
+  cover (search.py) and are never shown on their own."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .options import WindowOptions
 from .types import Segment, Window, Word
 
-__all__ = ["sentences", "make_windows"]
+__all__ = ["sentences", "make_windows", "make_contexts", "context_options"]
 
 _END = re.compile(r"[.?!…]['\")\]]*$")
 
@@ -97,3 +102,26 @@ def _absorbs_tail(sents: Sequence[Sentence], i: int, j: int, o: WindowOptions) -
     if last.end - sents[i].start > o.max_seconds or last.end - sents[j + 1].start >= o.min_seconds / 2:
         return False
     return all(b.start - a.end <= o.max_gap_seconds for a, b in zip(sents[j:], sents[j + 1:]))
+
+
+def context_options(options: WindowOptions) -> WindowOptions:
+    """The window options that cut context units (`options.context_*`)."""
+    return replace(options, min_seconds=options.context_min_seconds, max_seconds=options.context_max_seconds,
+                   overlap_sentences=options.context_overlap_sentences)
+
+
+def make_contexts(segments: Sequence[Segment], options: Optional[WindowOptions] = None) -> List[Window]:
+    """Context units per channel, in time order; none when ``context_min_seconds`` is 0.
+
+    Speakers of one channel (a diarized mono call) share their contexts: a caller's reason is
+    often half in the agent's question and half in the answer."""
+    o = options or WindowOptions()
+    if o.context_min_seconds <= 0:
+        return []
+    co = context_options(o)
+    out: List[Window] = []
+    for channel in sorted({s.channel for s in segments}):
+        part = sorted((s for s in segments if s.channel == channel), key=lambda s: s.start)
+        speakers = {s.speaker for s in part}
+        out += make_windows(part, co, channel=channel, speaker=speakers.pop() if len(speakers) == 1 else None)
+    return sorted(out, key=lambda w: (w.start, w.channel))
