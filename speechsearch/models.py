@@ -36,6 +36,9 @@ _PACKAGED_WHISPER = {
 _TEXT_ALIASES = {
     "all-minilm-l6-v2": "all-MiniLM-L6-v2",
     "sentence-transformers/all-minilm-l6-v2": "all-MiniLM-L6-v2",
+    # also run from packaged ONNX weights (embed/onnx_text.py); one recorded name either way
+    "sentence-transformers/all-mpnet-base-v2": "all-mpnet-base-v2",
+    "baai/bge-small-en-v1.5": "bge-small-en-v1.5",
 }
 _CT2_FILES = ("model.bin", "config.json")
 

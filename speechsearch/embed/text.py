@@ -10,9 +10,9 @@ import numpy as np
 
 from .._log import logger
 from ..errors import MissingDependencyError, ModelNotFoundError
-from ..models import shared_model, resolve_device, resolve_text_model, text_model_id
+from ..models import DEFAULT_TEXT_MODEL, shared_model, resolve_device, resolve_text_model, text_model_id
 
-__all__ = ["TextEmbedder"]
+__all__ = ["TextEmbedder", "get_text_embedder"]
 
 
 @contextlib.contextmanager
@@ -115,3 +115,25 @@ class TextEmbedder:
         self._model = None
 
 
+
+
+# hub ids of the models that also run from packaged ONNX weights (embed/onnx_text.py)
+_HUB_IDS = {"bge-small-en-v1.5": "BAAI/bge-small-en-v1.5",
+            "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2"}
+
+
+def get_text_embedder(name: str = DEFAULT_TEXT_MODEL, device: str = "auto") -> Any:
+    """The text embedder for a model name: the ONNX Runtime embedder (embed/onnx_text.py) for
+    "bge-small-en-v1.5" and "all-mpnet-base-v2" (or "BAAI/...", "sentence-transformers/...")
+    when their packaged weights are installed, else a sentence-transformers :class:`TextEmbedder`
+    (the packaged MiniLM, a local folder, or a hub model on a connected machine). Both record the
+    same short name in an index. Nothing loads until the first encode."""
+    from .onnx_text import OnnxTextEmbedder, is_installed, onnx_model_name
+
+    canonical = onnx_model_name(name) if isinstance(name, str) else None
+    if canonical is None:
+        return TextEmbedder(name, device=device)
+    if is_installed(canonical):
+        return OnnxTextEmbedder(canonical, device=device)
+    logger.info("packaged weights for %s not installed; using sentence-transformers", canonical)
+    return TextEmbedder(_HUB_IDS[canonical], device=device)
