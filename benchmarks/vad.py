@@ -164,6 +164,32 @@ def tuning_variants(qrels: Path = DEVSET) -> Iterator[Recording]:
                                 "pink-50" if noisy else "none", rec.non_speech)
 
 
+def write_variants(out: Path, recordings: Iterator[Recording], qrels: Path = DEVSET) -> Path:
+    """Write recordings as 16-bit WAV files plus a qrels.json under `out` (outside the repository:
+    for benchmarks/vad_wer.py on the tuning variant). Returns the qrels path."""
+    import wave
+
+    texts = {e["file"]: [t["text"] for t in e["turns"]]
+             for e in json.loads(qrels.read_text())["files"] if e.get("turns")}
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    files = []
+    for rec in recordings:
+        name = "audio/" + re.sub(r"[^A-Za-z0-9+-]+", "_", rec.name.replace("audio/", "")) + ".wav"
+        with wave.open(str(out / name), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(SAMPLE_RATE)
+            w.writeframes((np.clip(rec.audio, -1, 1) * 32767).astype("<i2").tobytes())
+        files.append({"file": name, "codec": "WAV PCM 16 kHz", "band": "telephone" if rec.band == "tel" else "wide",
+                      "line_noise": rec.noise,
+                      "duration": round(len(rec.audio) / SAMPLE_RATE, 3),
+                      "turns": [{"speaker": t.speaker, "text": x, "start": t.start, "end": t.end, "level_db": t.level}
+                                for t, x in zip(rec.turns, texts[rec.name.split("|")[0]])]})
+    path = out / "qrels.json"
+    path.write_text(json.dumps({"name": "devset tuning variant", "files": files}, indent=1))
+    return path
+
+
 # ------------------------------------------------------------------ the VAD ------------------
 class _CachedVad:
     """Silero's probabilities for audio it has seen, so the grid shares one pass per recording."""
@@ -354,6 +380,11 @@ def parse_settings(spec: str) -> List[dict]:
     return unique
 
 
+def _gain_of(name: str) -> float:
+    """The attenuation in a tuning variant's name, e.g. "audio/x.mp3|agent-18dB|tel|clean" -> -18."""
+    return float(re.search(r"\|[a-z]+([+-]\d+)dB\|", name).group(1))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--qrels", type=Path, default=DEVSET)
@@ -362,8 +393,16 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     help="grid, or a comma list of: old, new, th0.35/pad400/sil1000/norm")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--md", type=Path, default=None)
+    ap.add_argument("--write", type=Path, default=None, metavar="DIR",
+                    help="with --tuning: write the variants (WAV + qrels.json) to DIR and stop")
+    ap.add_argument("--levels", default=None, help="with --write: only these attenuations, e.g. -18")
     args = ap.parse_args(argv)
 
+    if args.write is not None:
+        keep = None if args.levels is None else {float(x) for x in args.levels.split(",")}
+        recs = (r for r in tuning_variants(args.qrels) if keep is None or _gain_of(r.name) in keep)
+        print(write_variants(args.write, recs, args.qrels))
+        return
     settings = parse_settings(args.settings)
     recs = tuning_variants(args.qrels) if args.tuning else load_set(args.qrels)
     results, extra = run(recs, settings)
