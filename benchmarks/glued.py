@@ -25,7 +25,7 @@ P/R/F1 use the threshold (0.5) on the raw score: cosine similarity for glued, BM
 Transcripts are cached in ``benchmarks/.data/glued-<set>.json`` (with transcription wall time
 and audio seconds), so a rerun does not transcribe again. WER of the transcripts is measured
 against the scripted turns (calls) or the ``transcript`` (human recordings; those marked
-approximate or partial are left out) after normalising both sides (lower case, punctuation
+"(approximate)" are left out) after normalising both sides (lower case, punctuation
 stripped, hyphens to spaces, number words to digits, adjacent numbers joined).
 
     python benchmarks/glued.py [--qrels benchmarks/devset/qrels.json] [--json OUT]
@@ -249,16 +249,17 @@ def word_errors(ref: str, hyp: str) -> Tuple[int, int]:
 
 def wer_report(raw: dict, root: Path, transcripts: Dict[str, dict]) -> dict:
     """WER per file and mean per group: "scripted" (the turns of a call), "human" (a reference
-    `transcript`). Transcripts marked "(approximate)" or cut with "..." are partial, so skipped."""
+    `transcript`). Transcripts marked "(approximate)" are skipped; "..." (a cut) is dropped."""
     per_file, groups, skipped = {}, {}, []
     for f in raw.get("files", []):
         ref = " ".join(t["text"] for t in f.get("turns") or []) or f.get("transcript") or ""
         path = str((root / f["file"]).resolve())
         if not ref.strip() or path not in transcripts:
             continue
-        if not f.get("turns") and ("(approximate)" in ref or "..." in ref):
+        if not f.get("turns") and "(approximate)" in ref:
             skipped.append(f["file"])
             continue
+        ref = ref.replace("...", " ")
         hyp = " ".join(s[2] for s in transcripts[path]["segments"])
         e, n = word_errors(ref, hyp)
         kind = "scripted" if f.get("turns") else "human"
@@ -337,8 +338,8 @@ def run(qrels_path: str, json_out: Optional[str], log) -> str:
     for g, s in sorted(wer["summary"].items()):
         lines.append(f"| {g} | {s['files']} | {s['mean_wer']:.3f} | {s['corpus_wer']:.3f} | {s['worst']:.3f} |")
     if wer["skipped_approximate"]:
-        lines += ["", f"({len(wer['skipped_approximate'])} files with an approximate or partial reference "
-                      "transcript are left out)"]
+        lines += ["", f"({len(wer['skipped_approximate'])} files with an approximate reference transcript "
+                      "are left out)"]
     text = "\n".join(lines)
     if json_out:
         out = {"qrels": str(qrels.path), "k": K, "top_segments": TOP, "threshold": THRESHOLD,
