@@ -14,6 +14,7 @@ from . import __version__
 from .errors import InvalidInputError, ModelNotFoundError, SpeechSearchError
 from .filters import json_object
 from .library import DEFAULT_INDEX, Library
+from .models import PRESETS
 from .store import ENV_CHROMA_URL
 from .transcribe import ENGINES
 
@@ -58,7 +59,7 @@ def _snippet(text: str, width: int = 160) -> str:
 def cmd_add(args: argparse.Namespace) -> int:
     options = {"language": args.language} if args.language else None
     with Library(args.index, chroma_url=args.chroma_url, model=args.model, text_model=args.text_model,
-                 transcriber=args.engine,
+                 quality=args.quality, transcriber=args.engine,
                  transcribe_options=options, show_progress=not args.no_progress, channels=args.channels,
                  diarize=args.diarize or None, redact=args.redact or None) as lib:
         if args.ray:
@@ -239,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="language of the speech, e.g. en or fr (default: detected per file by "
                         "multilingual models, English for .en models)")
     p.add_argument("--text-model", default=None, help="sentence-transformers model (default: all-MiniLM-L6-v2)")
+    p.add_argument("--quality", default=None, choices=sorted(PRESETS),
+                   help="a preset of both models for a new index: fast (Whisper tiny.en + all-MiniLM-L6-v2, "
+                        "the default) or best (Whisper base + all-mpnet-base-v2); see docs/evaluation.md")
     p.add_argument("--manifest", default=None, metavar="FILE",
                    help="CSV or JSONL with a path column and per-file metadata (call_id, agent, started_at, ...)")
     p.add_argument("--channels", default=None, metavar="ROLES",

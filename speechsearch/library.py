@@ -29,7 +29,7 @@ from .ingest import (
     parse_channels,
     update_metadata,
 )
-from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, text_model_id, whisper_model_id
+from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, preset, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
 from .fusion import FusionOptions
 from .search import ranked_search
@@ -63,12 +63,15 @@ class Library:
     """A searchable index of spoken audio, stored in one directory.
 
     >>> lib = Library("calls.idx")           # created if missing; loads no model yet
+    >>> lib = Library("calls.idx", quality="best")  # a preset: Whisper base + all-mpnet-base-v2
     >>> report = lib.add("recordings/")      # a file or a folder (recursive)
     >>> hits = lib.search("refund request", k=5)
 
-    Models load on first use, once. An existing index remembers which models built it; leave
-    `model` and `text_model` unset to use those, or name the same ones. Naming others fails
-    with ModelMismatchError rather than mixing incompatible vectors.
+    Models load on first use, once. `quality` names a preset of both models ("fast": Whisper
+    tiny.en + all-MiniLM-L6-v2; "best": Whisper base + all-mpnet-base-v2; docs/evaluation.md
+    has their speed and quality); `model` and `text_model` name them one by one. An existing
+    index remembers which models built it; leave them unset to use those, or name the same
+    ones. Naming others fails with ModelMismatchError rather than mixing incompatible vectors.
 
     Vectors live in an embedded Chroma store inside the directory (one writing process at a time;
     a second gets IndexLockedError), or on a Chroma server with ``chroma_url="http://host:8000"``
@@ -82,6 +85,7 @@ class Library:
         *,
         model: Optional[str] = None,
         text_model: Optional[str] = None,
+        quality: Optional[str] = None,
         transcriber: Any = None,
         device: str = "auto",
         transcribe_options: Union[TranscribeOptions, Mapping[str, Any], None] = None,
@@ -125,6 +129,9 @@ class Library:
 
         recorded = {k: self._catalog.get_meta(k)
                     for k in ("asr_engine", "asr_model", "text_model", "acoustic_model", "voice_model")}
+        if quality is not None:  # a preset names both models; explicit names win
+            preset_asr, preset_text = preset(quality)
+            model, text_model = model or preset_asr, text_model or preset_text
         model = self._check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER)
         text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                        DEFAULT_TEXT_MODEL)

@@ -19,10 +19,23 @@ from typing import Any, Callable, Optional
 from ._log import logger
 from .errors import InvalidInputError, ModelNotFoundError
 
-__all__ = ["shared_model", "clear_model_cache", "ResolvedModel", "resolve_whisper", "resolve_text_model", "resolve_device", "cache_dir"]
+__all__ = ["PRESETS", "DEFAULT_PRESET", "preset", "shared_model", "clear_model_cache", "ResolvedModel", "resolve_whisper", "resolve_text_model", "resolve_device", "cache_dir"]
 
-DEFAULT_WHISPER = "tiny.en"
-DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+# Named presets: (Whisper model, text model). Speed and quality of each are measured in
+# docs/evaluation.md; the default preset was chosen by those numbers.
+PRESETS = {
+    "fast": ("tiny.en", "all-MiniLM-L6-v2"),
+    "best": ("base", "all-mpnet-base-v2"),
+}
+DEFAULT_PRESET = "fast"
+DEFAULT_WHISPER, DEFAULT_TEXT_MODEL = PRESETS[DEFAULT_PRESET]
+
+
+def preset(quality: str) -> tuple:
+    """The (Whisper model, text model) of a named preset."""
+    if quality not in PRESETS:
+        raise InvalidInputError(f"unknown quality preset {quality!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[quality]
 
 # name -> (packages that hold the CTranslate2 files, folder inside the first package)
 _PACKAGED_WHISPER = {

@@ -12,14 +12,15 @@ from speechsearch.types import Hit
 
 
 def test_calibrated_fusion_blends_scaled_scores():
-    o = FusionOptions(weights={"text": 1.0, "lexical": 1.0}, scales={"text": (0.0, 1.0), "lexical": (0.0, 10.0)})
+    o = FusionOptions(method="calibrated", weights={"text": 1.0, "lexical": 1.0},
+                      scales={"text": (0.0, 1.0), "lexical": (0.0, 10.0)})
     ranked = fuse({"text": {"a": 0.9, "b": 0.5}, "lexical": {"b": 10.0}}, o)
     assert ranked == [("b", pytest.approx(0.75)), ("a", pytest.approx(0.45))]
 
 
 def test_single_signal_keeps_its_own_order():
     scores = {"x": 0.2, "y": 0.8, "z": 0.5}
-    for method in ("calibrated", "minmax", "rrf"):
+    for method in ("logistic", "calibrated", "minmax", "rrf"):
         ranked = fuse({"text": scores}, FusionOptions(method=method))
         assert [i for i, _ in ranked] == ["y", "z", "x"]
 

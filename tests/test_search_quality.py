@@ -83,10 +83,12 @@ def test_hold_music_is_not_transcribed(indexed, calls):
 def test_hits_carry_file_times_and_signal_scores(indexed, query):
     for h in indexed.search(query, k=3):
         assert h.path.startswith("/") and h.end > h.start >= 0 and h.text
-        assert "text" in h.scores and set(h.scores) <= {"text", "lexical"}
+        assert "text" in h.scores and set(h.scores) <= {"text", "context", "file", "lexical"}
+        assert 0.0 <= h.score <= 1.0  # a calibrated relevance, comparable across queries
     dense = indexed.search(query, k=5, signals=("text",))
     assert [h.score for h in dense] == sorted((h.score for h in dense), reverse=True)
     assert [h.scores["text"] for h in dense] == sorted((h.scores["text"] for h in dense), reverse=True)
+    assert all(h.score == h.scores["text"] for h in dense)  # one signal alone: its raw score
 
 
 @pytest.mark.parametrize("query, expected", [
