@@ -9,8 +9,10 @@ little Gaussian noise (cosine ~0.7-0.95 to their sentence, so they cluster like 
 At each size, ~200 real text queries (none in the index) are timed after a warm-up, each query
 running every pipeline in turn so that machine noise hits all of them alike:
 
-  lib.search           the whole call: checks, one-thread MiniLM query embedding, Chroma query for
-                       k*3+10 candidates, ready-file filter (SQLite), collapse of overlaps
+  lib.search           the whole call: checks, one-thread MiniLM query embedding, Chroma queries of
+                       the windows and of the context units (one per two windows, ~50 s each),
+                       the windows the contexts cover (SQLite), BM25, fusion, ready-file filter,
+                       collapse of overlaps
   encode_query         the library's query embedding alone
   store.query n=24     the library's Chroma query alone (precomputed vector)
   chroma.query         BASELINE: plain ``collection.query(n_results=10)``, precomputed vector
@@ -139,8 +141,15 @@ def main() -> None:
             vecs[rand] = nprng.normal(0, 1, (int(rand.sum()), 384))
             vecs = (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).astype(np.float32)
             wins = [Window(i * 20.0, i * 20.0 + 24.0, texts[j]) for i, j in enumerate(pick)]
+            # context units as ingest makes them: ~50 s each, overlapping, one per two windows
+            ctx = [Window(i * 40.0, i * 40.0 + 64.0, " ".join(w.text for w in wins[2 * i:2 * i + 3]))
+                   for i in range(PER_FILE // 2)]
+            cvecs = np.stack([vecs[2 * i:2 * i + 3].mean(0) for i in range(PER_FILE // 2)])
+            cvecs = (cvecs / np.linalg.norm(cvecs, axis=1, keepdims=True)).astype(np.float32)
             path, h = f"/bench/calls/{n_files:06d}.mp3", f"{n_files:032x}"
-            commit_file(catalog, store, path, h, Processed(PER_FILE * 20.0 + 4, [], wins, vecs, "en", []), {}, models)
+            commit_file(catalog, store, path, h, Processed(PER_FILE * 20.0 + 4, [], wins, vecs, "en", [],
+                                                           contexts=ctx, context_vectors=cvecs),
+                        {}, models, context_store=lib._contexts())
             ids = [r[0] for r in catalog.window_rows(path)]
             dcol.add(ids=ids, embeddings=vecs)
             all_vecs = np.concatenate([all_vecs, vecs])

@@ -461,8 +461,7 @@ def embed_units(embedder: Any, windows: List[Window], contexts: List[Window],
                 threads: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Text vectors of windows and contexts, in one batch."""
     texts = [w.text for w in windows] + [c.text for c in contexts]
-    vectors = (embedder.encode(texts, threads=threads) if threads and isinstance(embedder, TextEmbedder)
-               else embedder.encode(texts))
+    vectors = embedder.encode(texts, threads=threads) if threads else embedder.encode(texts)
     return vectors[:len(windows)], vectors[len(windows):]
 
 

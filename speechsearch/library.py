@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 from ._log import logger
 from .audio import DECODERS, load_clip
 from .catalog import Catalog
-from .embed.text import TextEmbedder
+from .embed.text import get_text_embedder
 from .errors import InvalidInputError, MissingDependencyError, ModelMismatchError, NotIndexedError, StoreError
 from .filters import build_where
 from .ingest import (
@@ -143,7 +143,7 @@ class Library:
             transcriber = recorded["asr_engine"] if recorded["asr_engine"] in ENGINES else "faster-whisper"
         self._pipeline = Pipeline(
             transcriber=get_transcriber(transcriber, model=model, options=options, device=device),
-            embedder=TextEmbedder(text_model, device=device),
+            embedder=get_text_embedder(text_model, device=device),
             vad=coerce(VadOptions, vad),
             windows=coerce(WindowOptions, windows),
             decoder=decoder,
@@ -472,7 +472,7 @@ class Library:
         Nothing is transcribed again. The new vectors go into a new collection and the index
         switches to it only when it is complete, so an interrupted reindex leaves the old one
         searchable. Returns the number of windows."""
-        embedder = TextEmbedder(text_model, device=self._pipeline.embedder.device) if text_model \
+        embedder = get_text_embedder(text_model, device=self._pipeline.embedder.device) if text_model \
             else self._pipeline.embedder
         old, old_context = self._store, self._context_store
         generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
