@@ -248,6 +248,8 @@ def main() -> int:
     ap.add_argument("--report", default=None, help="a held-out qrels to report the chosen weights on")
     ap.add_argument("--report-index", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--quick", action="store_true", help="a smaller grid: the feature sets with text and "
+                    "lexical, C=10, lexical floors 0.4 and 0.6")
     ap.add_argument("--fresh", action="store_true", help="collect candidates again (default: reuse the "
                     "cache in the index directory)")
     args = ap.parse_args()
@@ -270,7 +272,10 @@ def main() -> int:
     results = []
     singles = [(f"{s} alone", metrics([rank(q, rows, {s: 1.0}, 0.0, {}) for q, rows in text]))
                for s in TEXT_FEATURES]
-    for features, c, lf in itertools.product(FEATURE_SETS, CS, LEXICAL_FLOORS):
+    grid = itertools.product(FEATURE_SETS, CS, LEXICAL_FLOORS)
+    if args.quick:
+        grid = itertools.product([f for f in FEATURE_SETS if "text" in f], (10.0,), (0.4, 0.6))
+    for features, c, lf in grid:
         if lf and "lexical" not in features:
             continue
         floors = {"lexical": lf} if lf else {}

@@ -173,8 +173,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     qrels = load_qrels(args.qrels)
     index = args.index or str(qrels.path.parent / ".speechsearch-eval.idx")
-    modes = ("fused", "text", "lexical", "acoustic") if args.compare else ("fused",)
-    with Library(index, chroma_url=args.chroma_url, show_progress=not args.no_progress and not args.json) as lib:
+    modes = ("fused", "text", "context", "lexical", "acoustic") if args.compare else ("fused",)
+    with Library(index, chroma_url=args.chroma_url, quality=args.quality,
+                 show_progress=not args.no_progress and not args.json) as lib:
         report = evaluate(lib, qrels, modes=modes, k=args.k, threshold=args.threshold)
     if report.add_report is not None and report.add_report.failed:
         print(report.add_report.summary(), file=sys.stderr)
@@ -338,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"keep the vectors on this Chroma server (default: ${ENV_CHROMA_URL}, else embedded)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     p.add_argument("--compare", action="store_true",
-                   help="also run each signal alone (text, lexical, acoustic) beside the fused ranker")
+                   help="also run each signal alone (text, context, lexical, acoustic) beside the fused ranker")
+    p.add_argument("--quality", default=None, choices=sorted(PRESETS),
+                   help="the model preset of a new evaluation index (default: the index's, else fast)")
     p.add_argument("-k", type=int, default=10, help="hits per query (default 10)")
     p.add_argument("--threshold", type=float, default=0.5,
                    help="score threshold for precision/recall/F1 (default 0.5)")

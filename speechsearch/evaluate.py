@@ -36,6 +36,7 @@ __all__ = ["Qrels", "load_qrels", "QueryOutcome", "Metrics", "EvalReport", "eval
 MODES: Dict[str, Dict[str, Optional[Tuple[str, ...]]]] = {
     "fused": {"text": None, "audio": None},  # None: the library's default signals
     "text": {"text": ("text",), "audio": ("text",)},
+    "context": {"text": ("context",), "audio": ("context",)},
     "lexical": {"text": ("lexical",), "audio": ("lexical",)},
     "acoustic": {"text": None, "audio": ("acoustic",)},
 }

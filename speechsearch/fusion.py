@@ -35,37 +35,46 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import InvalidInputError
 
-__all__ = ["FusionOptions", "normalise", "fuse", "restrict", "METHODS", "SIGNALS", "DENSE"]
+__all__ = ["FusionOptions", "FITTED", "fitted_fields", "normalise", "fuse", "restrict", "METHODS", "SIGNALS", "DENSE"]
 
 METHODS = ("logistic", "calibrated", "minmax", "rrf")
 SIGNALS = ("text", "context", "file", "lexical", "acoustic", "voice")
 DENSE = ("text", "context", "file")  # the sentence-embedding signals; "file" is derived from the others
 
 
-# Fitted by benchmarks/fusion_cv.py on the dev set (Whisper tiny.en, all-MiniLM-L6-v2): the
-# feature set (text, context, lexical above 0.4; "file" did not earn a place) and the fit were
-# chosen by leave-one-intent-out cross-validation, then refitted on all dev queries. For query by
-# example the clip's transcript is ranked like a typed query, with BM25 weighted 16x (a clip
-# says a whole sentence; its words are evidence a typed paraphrase's are not) and the acoustic
-# cosine counting only above 0.9. docs/evaluation.md has the folds and the held-out numbers.
-def _default_weights() -> Dict[str, float]:
-    return {"text": 4.28, "context": 9.849, "lexical": 0.564}
+# Fitted by benchmarks/fusion_cv.py on the dev set, once per preset (the scores' scales depend on
+# the text model and the transcripts): the feature set, the lexical floor and the fit were chosen
+# by leave-one-intent-out cross-validation, then refitted on all dev queries. For query by
+# example the clip's transcript is ranked like a typed query with BM25 weighted more (a clip says
+# a whole sentence; its words are evidence a typed paraphrase's are not) and the acoustic cosine
+# counting only above 0.9. docs/evaluation.md has the folds and the held-out numbers.
+FITTED: Dict[str, Dict[str, Any]] = {
+    # preset "fast": Whisper tiny.en + all-MiniLM-L6-v2
+    "all-MiniLM-L6-v2": {
+        "weights": {"text": 2.731, "context": 5.795, "file": 5.782, "lexical": 0.402}, "bias": -6.102,
+        "floors": {"lexical": 0.6}, "audio_lexical": 16.0, "audio_floors": {"lexical": 0.4, "acoustic": 0.9},
+    },
+    # preset "best": Whisper base + all-mpnet-base-v2
+    "all-mpnet-base-v2": {
+        "weights": {"text": 5.13, "file": 10.871, "lexical": 0.95}, "bias": -6.838,
+        "floors": {"lexical": 0.4}, "audio_lexical": 8.0, "audio_floors": {"lexical": 0.4, "acoustic": 0.9},
+    },
+}
+AUDIO_ACOUSTIC_WEIGHT = 2.0
+BASE_FIT = "all-MiniLM-L6-v2"  # what a text model without a fit of its own gets
 
 
-def _default_audio_weights() -> Dict[str, float]:
-    return dict(_default_weights(), lexical=0.564 * 16, acoustic=2.0)
-
-
-def _default_floors() -> Dict[str, float]:
-    return {"lexical": 0.4, "acoustic": 0.9}
-
-
-def _default_audio_floors() -> Dict[str, float]:
-    return {"lexical": 0.4, "acoustic": 0.9}
+def fitted_fields(text_model: str = BASE_FIT) -> Dict[str, Any]:
+    """The FusionOptions fields fitted for `text_model` (FITTED, else the all-MiniLM-L6-v2 fit)."""
+    fit = FITTED.get(text_model, FITTED[BASE_FIT])
+    weights = dict(fit["weights"])
+    audio = dict(weights, lexical=weights.get("lexical", 0.0) * fit["audio_lexical"], acoustic=AUDIO_ACOUSTIC_WEIGHT)
+    return {"weights": weights, "bias": fit["bias"], "floors": dict(fit["floors"], acoustic=0.9),
+            "audio_weights": audio, "audio_bias": fit["bias"], "audio_floors": dict(fit["audio_floors"])}
 
 
 def _default_scales() -> Dict[str, Tuple[float, float]]:
@@ -83,12 +92,12 @@ class FusionOptions:
     switches a signal off. `scales` and `audio_scales` serve the "calibrated" method only."""
 
     method: str = "logistic"
-    weights: Mapping[str, float] = field(default_factory=_default_weights)
-    bias: float = -5.879
-    audio_weights: Mapping[str, float] = field(default_factory=_default_audio_weights)
-    audio_bias: float = -5.879
-    floors: Mapping[str, float] = field(default_factory=_default_floors)  # below: adds nothing (logistic)
-    audio_floors: Mapping[str, float] = field(default_factory=_default_audio_floors)
+    weights: Mapping[str, float] = field(default_factory=lambda: fitted_fields()["weights"])
+    bias: float = -6.102
+    audio_weights: Mapping[str, float] = field(default_factory=lambda: fitted_fields()["audio_weights"])
+    audio_bias: float = -6.102
+    floors: Mapping[str, float] = field(default_factory=lambda: fitted_fields()["floors"])  # below: adds nothing
+    audio_floors: Mapping[str, float] = field(default_factory=lambda: fitted_fields()["audio_floors"])
     scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_scales)
     audio_scales: Mapping[str, Tuple[float, float]] = field(default_factory=_default_audio_scales)
     rrf_k: int = 60
@@ -117,6 +126,12 @@ class FusionOptions:
             raise InvalidInputError(f"FusionOptions.candidates must be a positive integer, got {self.candidates!r}")
         if isinstance(self.rrf_k, bool) or not isinstance(self.rrf_k, int) or self.rrf_k < 0:
             raise InvalidInputError(f"FusionOptions.rrf_k must be an integer >= 0, got {self.rrf_k!r}")
+
+    @classmethod
+    def fitted(cls, text_model: str, **changes: Any) -> "FusionOptions":
+        """The defaults fitted for `text_model` (a model without a fit of its own gets the
+        all-MiniLM-L6-v2 fit), with `changes` laid over them."""
+        return cls(**dict(fitted_fields(text_model), **changes))
 
     def for_audio(self) -> "FusionOptions":
         """The options that rank query-by-example results."""

@@ -111,7 +111,6 @@ class Library:
         if decoder not in DECODERS:
             raise InvalidInputError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
         self.show_progress = show_progress
-        self.fusion = coerce(FusionOptions, fusion)
         self._catalog = Catalog(self.path / "catalog.sqlite3")
         # vectors: embedded Chroma in the directory, or a Chroma server (docs/scaling.md)
         self._server, record = choose_store(self.path, chroma_url, self._catalog.get_meta("store_url"),
@@ -135,6 +134,8 @@ class Library:
         model = self._check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER)
         text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                        DEFAULT_TEXT_MODEL)
+        self.fusion = _fusion_for(fusion, text_model_id(text_model))
+        self._fusion_given = fusion is not None
         options = coerce(TranscribeOptions, transcribe_options)
         # redaction and diarization stay as the index was built unless said otherwise
         redact = self._catalog.get_meta("redact") == "1" if redact is None else bool(redact)
@@ -497,6 +498,8 @@ class Library:
                                 "context_collection": new_context.collection_name,
                                 "contexts": "1" if contexts else "0", "text_model": embedder.model_name})
         self._store, self._context_store, self._pipeline.embedder = new, new_context, embedder
+        if not self._fusion_given:  # the weights fitted for the new model's scores
+            self.fusion = FusionOptions.fitted(embedder.model_name)
         old.drop()
         old_context.drop()
         logger.info("%s: %d windows re-embedded with %s", self.path, n, embedder.model_name)
@@ -575,6 +578,15 @@ class Library:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _fusion_for(fusion: Any, text_model: str) -> FusionOptions:
+    """The fusion options: those given, or the defaults fitted for the index's text model with
+    any fields given as a dict laid over them."""
+    if isinstance(fusion, FusionOptions):
+        return fusion
+    given = dict(coerce(FusionOptions, fusion).__dict__) if fusion is not None else {}
+    return FusionOptions.fitted(text_model, **{k: given[k] for k in (fusion or {})})
 
 
 def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[str, ...]:

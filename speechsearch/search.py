@@ -78,8 +78,8 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
             cand.signal("text")[row.id] = 1.0 - row.distance
     if "lexical" in on and text.strip():
         cand.signal("lexical").update(catalog.lexical(text, n))
-    if "context" in on:
-        _contexts(cand, context_store, catalog, text_vector, n, where)
+    if context_store is not None and text_vector is not None and ("context" in on or "file" in on):
+        _contexts(cand, context_store, catalog, text_vector, n, where)  # "file" counts contexts too
     if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:
         best = cand.signal(unit_signal)
         for unit in acoustic_store.query(acoustic_vector, n=3 * n, where=where):
