@@ -557,14 +557,15 @@ def main(argv: list[str] | None = None) -> int:
             t = find_turn(by_name[name]["turns"], needle)
             fams = {VOICES[v][4] for v in by_name[name]["call"]["voices"].values()}
             assert VOICES[voice][4] not in fams, (qid, voice, fams)
-            x, kind, snr = make_clip(tts, voice, t["text"], rng, an)
+            sentence = find_text(name, needle)
+            x, kind, snr = make_clip(tts, voice, sentence, rng, an)
             rel = f"clips/{qid}.{CODECS[codec][0]}"
             write_wav(tdir / f"{qid}.wav", x)
             encode(tdir / f"{qid}.wav", out / rel, codec)
             queries.append({
                 "id": qid, "type": "audio", "kind": "qbe-revoiced", "clip": rel,
                 "intent": by_name[name]["call"]["intent"],
-                "clip_text": t["text"], "clip_voice": voice_label(voice),
+                "clip_text": sentence, "clip_voice": voice_label(voice),
                 "clip_duration": round(len(x) / SR, 3), "clip_codec": CODECS[codec][2],
                 "clip_band": CODECS[codec][3], "noise": kind, "snr_db": snr,
                 "relevant": [{"file": by_name[name]["entry"]["file"], "start": t["start"],
@@ -622,10 +623,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def find_text(name: str, needle: str) -> str:
+    """The sentence of a call's turn that contains ``needle`` (the whole turn if the
+    needle runs across sentences): what a qbe-revoiced clip re-speaks."""
     call = next(c for c in D.CALLS if c["name"] == name)
     hits = [t[1] for t in call["turns"] if needle in t[1]]
     assert len(hits) == 1, (name, needle)
-    return hits[0]
+    sentences = [x for x in re.split(r"(?<=[.?!])\s+", hits[0]) if needle in x]
+    return sentences[0] if sentences else hits[0]
 
 
 if __name__ == "__main__":
