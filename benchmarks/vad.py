@@ -335,13 +335,14 @@ def table(results: Dict[str, Dict[str, dict]], settings: Sequence[dict]) -> str:
     cols = sorted({k for r in results.values() for k in r if k.startswith("band=") and ",level=" in k},
                   key=lambda k: (k.split(",")[0], -int(k.split("=")[-1])))
     noise = sorted({k for r in results.values() for k in r if k.startswith("noise=")})
-    head = (["setting", "recall", "worst file", "non-speech", "sent", "missed turns"]
+    head = (["setting", "recall", "speech lost s", "worst file", "non-speech", "sent", "missed turns"]
             + [c.replace("band=", "").replace(",level=", " ") for c in cols]
             + [f"non-sp {k[6:]}" for k in noise] + (["music kept"] if any("music" in r for r in results.values()) else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in settings:
         r = results[setting_name(s)]
-        row = [setting_name(s), f"{r['all']['recall']:.3f}", f"{r['all']['worst_file_recall']:.3f}",
+        row = [setting_name(s), f"{r['all']['recall']:.4f}",
+               f"{r['all']['speech_s'] - r['all']['kept_speech_s']:.1f}", f"{r['all']['worst_file_recall']:.3f}",
                f"{r['all']['non_speech']:.3f}",
                f"{r['all']['sent']:.3f}", f"{r['all']['missed_turns']}/{r['all']['turns']}"]
         row += [f"{r[c]['recall']:.3f}" if c in r else "" for c in cols]
