@@ -47,11 +47,11 @@ class TranscribeOptions:
 class VadOptions:
     """How voice activity detection (Silero VAD) finds the speech worth transcribing."""
 
-    threshold: float = 0.25  # was 0.5: quiet and telephone-band speech fell under it (docs/vad.md)
+    threshold: float = 0.5
     min_speech_ms: int = 250
     min_silence_ms: int = 700
     speech_pad_ms: int = 200
-    normalize: bool = True  # level the copy the VAD sees (quiet turns, phone lines); Whisper's is untouched
+    normalize: bool = False  # level the copy the VAD sees (quiet turns, phone lines); Whisper's is untouched
     max_chunk_seconds: float = 30.0  # speech is packed into chunks of at most this length
     block_seconds: float = 120.0  # audio is decoded and scanned this much at a time
 
