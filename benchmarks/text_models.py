@@ -79,7 +79,8 @@ def embedder(spec: str):
 def transcripts(qrels_path: Path) -> dict:
     """{file: [segment dicts]} for every file of the qrels, transcribed once and cached."""
     qrels = load_qrels(str(qrels_path))
-    key = hashlib.sha1(json.dumps(sorted(qrels.files)).encode()).hexdigest()[:10]
+    stamp = [(f, os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in sorted(qrels.files)]
+    key = hashlib.sha1(json.dumps(stamp).encode()).hexdigest()[:10]  # redone when any file changes
     cache = DATA / f"text_models-transcripts-{qrels_path.parent.name}.json"
     if cache.exists():
         data = json.loads(cache.read_text())

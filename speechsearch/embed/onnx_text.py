@@ -39,7 +39,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence
 import numpy as np
 
 from .._log import logger
-from ..errors import MissingDependencyError, ModelError, ModelNotFoundError
+from ..errors import MissingDependencyError, ModelNotFoundError
 from ..models import cache_dir, resolve_device, shared_model
 
 __all__ = ["OnnxTextEmbedder", "ONNX_TEXT_MODELS", "onnx_model_name", "is_installed", "model_folder",
