@@ -292,7 +292,15 @@ def main() -> int:
     print(table([(f"{'+'.join(r['features'])}, {'grid' if not r['C'] else 'C=%g' % r['C']}, "
                   f"lexical floor {r['floors'].get('lexical', 0):g}"
                   f" (fold-steadiness {r['steady']:.3f})", r["metrics"]) for r in results], groups))
-    best = max(results, key=lambda r: (round(r["mean"], 2), round(r["steady"], 3), -len(r["features"])))
+    # the rule, applied on the tuning set: fused must be at least as good as its best
+    # single signal on every query type (within 0.01); among those, the best mean, then the steadier
+    floor_of = {g: max(m[g]["mrr"] for _, m in singles) for g in groups}
+    for r in results:
+        r["never_worse"] = all(r["metrics"][g]["mrr"] >= floor_of[g] - 0.01 for g in groups)
+    best = max(results, key=lambda r: (r["never_worse"], round(r["mean"], 2), round(r["steady"], 3),
+                                       -len(r["features"])))
+    print(f"\nbest single signal per type: {floor_of}; settings never worse than it: "
+          f"{sum(r['never_worse'] for r in results)} of {len(results)}")
     print(f"\nchosen: {'+'.join(best['features'])}, C={best['C']:g}, floors {best['floors']} (mean CV MRR "
           f"{best['mean']:.3f}, worst type {best['worst']:.3f}, fold-steadiness {best['steady']:.3f})")
     weights, bias = fit(text, best["features"], best["C"], best["floors"])

@@ -144,7 +144,9 @@ def test_each_pyannote_speaker_alone_is_one_speaker(sentence_voices):
         runs = [r for r in np.split(alone, np.flatnonzero(np.diff(alone) != 1) + 1) if len(r) >= 30]
         clip = np.concatenate([gap] + [x for r in runs for x in (audio[r[0] * 160:(r[-1] + 1) * 160], gap)])
         spans, V = sentence_voices(clip)
-        assert len(spans) >= 4
+        # how many sentences Whisper cuts differs between CPUs (3 to 5 seen); two are enough
+        # to show that one voice is not split
+        assert len(spans) >= 2
         assert set(assign_speakers(spans, V)) == {"S1"}, speaker
 
 
