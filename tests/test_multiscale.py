@@ -51,7 +51,7 @@ def _options(**kw):
 def test_an_index_stores_contexts_and_search_uses_them(indexed):
     assert indexed._contexts() is not None and indexed._contexts().count() > 0
     hits = indexed.search("the customer's flight plans changed and they want their money back", k=3)
-    assert hits and {"text", "context", "file"} <= set(hits[0].scores)
+    assert hits and {"text", "context"} <= set(hits[0].scores)
     for h in hits:
         assert 0.0 <= h.score <= 1.0
 
