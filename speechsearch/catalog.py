@@ -174,6 +174,12 @@ class Catalog:
         return self._db.execute('SELECT id, start, "end", channel, speaker FROM windows WHERE path=? '
                                 "ORDER BY start", (path,)).fetchall()
 
+    def windows_within(self, path: str, channel: int, start: float, end: float) -> List[str]:
+        """Ids of the windows of `path` and `channel` that overlap start..end (a context unit's)."""
+        rows = self._db.execute('SELECT id FROM windows WHERE path=? AND channel=? AND start<? AND "end">?',
+                                (path, channel, end, start))
+        return [r[0] for r in rows]
+
     def windows(self, path: str) -> List[tuple]:
         """(id, Window) of each window of `path`, in time order."""
         rows = self._db.execute('SELECT id, start, "end", text, channel, speaker FROM windows WHERE path=? '

@@ -107,14 +107,11 @@ def _contexts(cand: Candidates, context_store: ChromaStore, catalog: Catalog, ve
         m = row.metadata
         c = (m.get("path", ""), int(m.get("channel", 0)), float(m["start"]), float(m["end"]), 1.0 - row.distance)
         cand.contexts.append(c)
-    windows: Dict[str, List[tuple]] = {}
+    # contexts come best first: a window takes the score of the best context covering it
     for path, channel, start, end, score in cand.contexts:
-        rows = windows.get(path)
-        if rows is None:
-            rows = windows[path] = catalog.window_rows(path)
-        for wid, ws, we, wc, _ in rows:
-            if wc == channel and ws < end and start < we:
-                best[wid] = max(best.get(wid, -1.0), score)
+        for wid in catalog.windows_within(path, channel, start, end):
+            if wid not in best:
+                best[wid] = score
 
 
 def _score_contexts(cand: Candidates) -> None:
