@@ -51,6 +51,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent / "examples"))
+from make_calls import fade  # noqa: E402  (the example calls' fade-in/out, same 16 kHz)
 sys.path.insert(0, str(HERE))
 sys.dont_write_bytecode = True  # no __pycache__ next to the data
 import heldout_data as D  # noqa: E402
@@ -175,16 +177,6 @@ def set_level(x: np.ndarray, target_db: float, peak: float = 0.89) -> np.ndarray
     y = x * (10 ** (target_db / 20) / (np.sqrt(np.mean(x ** 2)) + 1e-12))
     p = np.abs(y).max()
     return y * (peak / p) if p > peak else y
-
-
-def fade(x: np.ndarray, s: float = 0.01) -> np.ndarray:
-    n = min(int(s * SR), len(x) // 2)
-    if n:
-        ramp = np.linspace(0.0, 1.0, n)
-        x = x.copy()
-        x[:n] *= ramp
-        x[-n:] *= ramp[::-1]
-    return x
 
 
 def coloured_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
