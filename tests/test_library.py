@@ -117,3 +117,24 @@ def test_context_manager_closes(tmp_path):
     with Library(tmp_path / "c.idx") as lib:
         assert len(lib) == 0
         assert lib.search("anything") == []  # an empty index answers with no hits
+
+
+def test_quality_presets_name_both_models_and_are_checked(tmp_path):
+    from speechsearch.fusion import FusionOptions
+
+    with Library(tmp_path / "best.idx", quality="best") as best:  # loads nothing yet
+        assert best._pipeline.models["asr_model"] == "base"
+        assert best._pipeline.models["text_model"] == "all-mpnet-base-v2"
+        assert best.fusion == FusionOptions.fitted("all-mpnet-base-v2")  # the weights fitted for mpnet
+    with Library(tmp_path / "mix.idx", quality="best", model="tiny.en") as mix:  # explicit names win
+        assert mix._pipeline.models["asr_model"] == "tiny.en"
+    with pytest.raises(InvalidInputError, match="fast"):
+        Library(tmp_path / "x.idx", quality="turbo")
+
+
+def test_an_index_reopened_with_another_preset_is_refused(lib, tmp_path):
+    f = shutil.copy(LIBRIVOX, tmp_path / "book.flac")
+    lib.add(f)
+    lib.close()
+    with pytest.raises(ModelMismatchError, match="tiny.en"):
+        Library(lib.path, quality="best")
