@@ -23,7 +23,8 @@ from .types import FileInfo, Window
 
 __all__ = ["Catalog", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 4  # 2: FTS5 lexical index over windows; 3: files.acoustic; 4: speakers, redactions
+SCHEMA_VERSION = 5  # 2: FTS5 lexical index over windows; 3: files.acoustic; 4: speakers, redactions;
+# 5: window_codes (numbers and codes said in each window, lexical.py)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -102,6 +103,7 @@ class Catalog:
 
     def _migrate(self) -> None:
         lexical.ensure_schema(self._db)  # also builds it for indexes made before it existed
+        lexical.ensure_codes(self._db)
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(files)")}
         if "acoustic" not in columns:
             self._db.execute("ALTER TABLE files ADD COLUMN acoustic INTEGER NOT NULL DEFAULT 0")
@@ -161,6 +163,7 @@ class Catalog:
             self._db.executemany(
                 'INSERT INTO windows(id, path, start, "end", text, channel, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)',
                 [(i, path, w.start, w.end, w.text, w.channel, w.speaker) for i, w in zip(ids, windows)])
+            lexical.store_codes(self._db, [(i, w.text) for i, w in zip(ids, windows)])
             self._db.execute(
                 "UPDATE files SET hash=?, status='ready', duration=?, segments=?, added_at=?, "
                 "language=?, models=?, metadata=?, warnings=?, transcript=?, acoustic=?, redactions=? "
@@ -237,6 +240,10 @@ class Catalog:
     def lexical(self, query: str, n: int) -> List[tuple]:
         """BM25 matches over window texts: (id, score), best first."""
         return lexical.bm25_search(self._db, query, n)
+
+    def codes(self, query: str, n: int) -> Dict[str, float]:
+        """Windows that say a number or code the query names: id -> share of its codes found."""
+        return lexical.code_search(self._db, query, n)
 
     def count_windows(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])

@@ -7,8 +7,10 @@ Each signal gives a raw score per candidate window (higher is better):
   file      how well the window's whole call matches: the mean of the file's two best units,
             windows and contexts alike (search.py); the same for every window of a file
   lexical   BM25 of the query words over the best score they could reach, in [0, 1]
-  exact     1 for a window holding every discriminative word of a query that names a number
-            (an order, account or card number): such a lookup must find its call first
+  exact     the share of the query's numbers and codes (an order, account or card number, a
+            postcode; at least 4 characters, 3 digits) that the window says, however Whisper
+            grouped the digits ("770-0941-358" says "941358"; lexical.py): a lookup must find
+            its call, and the moment the number is said, first
   acoustic  the best cosine between the clip and the window's sentences (CNN vectors)
   voice     the same with speaker embeddings (who spoke, not what was said)
 

@@ -80,8 +80,8 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
             cand.signal("text")[row.id] = 1.0 - row.distance
     if "lexical" in on and text.strip():
         cand.signal("lexical").update(catalog.lexical(text, n))
-        if "exact" in on and any(ch.isdigit() for ch in text):  # a lookup by number
-            cand.signal("exact").update({i: 1.0 for i, x in cand.scores["lexical"].items() if x >= 0.999})
+        if "exact" in on:  # a lookup by number or code: the windows that say it
+            cand.signal("exact").update(catalog.codes(text, n))
     if context_store is not None and text_vector is not None and ("context" in on or "file" in on):
         _contexts(cand, context_store, catalog, text_vector, n, where)  # "file" counts contexts too
     if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:

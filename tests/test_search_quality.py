@@ -4,6 +4,7 @@ span points at the words it quotes."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,28 @@ def test_exact_numbers_and_names_are_found_by_the_lexical_signal(indexed, query,
     fused = indexed.search(query, k=3)
     assert fused[0].path.endswith(expected)
     assert fused[0].scores["lexical"] > 0
+
+
+def _turn_saying(call: dict, words: str) -> dict:
+    return next(t for t in call["turns"] if words in t["text"])
+
+
+@pytest.mark.parametrize("query, intent, said", [
+    ("order ending 7291", "refund", "four seven two nine one"),  # part of the number, typed as digits
+    ("order 5-5-0-2-8", "late_delivery", "five five zero two eight"),  # grouped another way
+    ("order number five five zero two eight", "late_delivery", "five five zero two eight"),  # in words
+])
+def test_a_number_finds_the_moment_it_is_said_however_it_was_written(indexed, calls, query, intent, said):
+    """The caller reads an order number out digit by digit; Whisper writes it as "47291",
+    "4-7-2-9-1" or in words depending on the machine. Whichever it wrote, a query naming the number
+    (or its last digits) finds that call first, at the turn where it is said."""
+    hits = indexed.search(query, k=5)
+    assert hits and hits[0].path.endswith(Path(calls[intent]["file"]).name)
+    turn = _turn_saying(calls[intent], said)
+    assert hits[0].start < turn["end"] + 0.5 and turn["start"] - 0.5 < hits[0].end
+    assert hits[0].scores.get("exact") == 1.0
+
+
+def test_a_number_nobody_said_matches_no_window_exactly(indexed):
+    hits = indexed.search("order 90817", k=5)
+    assert all(not h.scores.get("exact") for h in hits)
