@@ -69,14 +69,15 @@ def collect(lib: Library, queries: Sequence[dict], candidates: int = 60) -> List
         cand, on = gather(lib._text_store(), lib._catalog, 10, options, text=text, text_vector=text_vec,
                           acoustic_store=lib._acoustic_store if acoustic_vec is not None else None,
                           acoustic_vector=acoustic_vec, context_store=lib._contexts())
-        ready = lib._catalog.ready(r.metadata.get("path", "") for r in cand.rows.values())
+        ready = lib._catalog.ready(cand.place(i)[0] for i in cand.ids())
         rows = []
-        for i, row in cand.rows.items():
-            m = row.metadata
-            if ready.get(m.get("path")) != m.get("file_hash"):
+        for i in cand.ids():
+            path, start, end, channel, speaker = cand.place(i)
+            row = cand.rows.get(i)  # a stored row may be of an older version of the file
+            if path not in ready or (row is not None and row.metadata.get("file_hash") != ready[path]):
                 continue
-            rows.append({"id": i, "path": m["path"], "start": float(m["start"]), "end": float(m["end"]),
-                         "channel": int(m.get("channel", 0)), "speaker": m.get("speaker"),
+            rows.append({"id": i, "path": path, "start": float(start), "end": float(end),
+                         "channel": int(channel), "speaker": speaker,
                          "x": {s: float(cand.scores.get(s, {}).get(i, 0.0)) for s in on}})
         out.append((q, rows))
     return out

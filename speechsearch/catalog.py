@@ -183,6 +183,16 @@ class Catalog:
                                 (path, channel, end, start))
         return [r[0] for r in rows]
 
+    def places(self, ids: Sequence[str]) -> Dict[str, tuple]:
+        """id -> (path, start, end, channel, speaker) of each of `ids` the catalogue holds."""
+        out: Dict[str, tuple] = {}
+        for at in range(0, len(ids), 500):
+            part = list(ids[at:at + 500])
+            rows = self._db.execute('SELECT id, path, start, "end", channel, speaker FROM windows WHERE id IN '
+                                    f"({','.join('?' * len(part))})", part)
+            out.update((r[0], tuple(r[1:])) for r in rows)
+        return out
+
     def windows(self, path: str) -> List[tuple]:
         """(id, Window) of each window of `path`, in time order."""
         rows = self._db.execute('SELECT id, start, "end", text, channel, speaker FROM windows WHERE path=? '

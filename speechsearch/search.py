@@ -26,17 +26,33 @@ __all__ = ["Candidates", "ranked_search", "gather", "collapse", "hit_from_row"]
 FILE_UNITS = 2  # a file scores the mean of its best this-many units
 
 
+Place = Tuple[str, float, float, int, Optional[str]]  # path, start, end, channel, speaker
+
+
 @dataclass
 class Candidates:
-    """Candidate windows and their raw score per signal."""
+    """Candidate windows and their raw score per signal. A candidate found by the window search
+    comes with its stored row; one found another way (context, BM25, a code) has only its place
+    in the catalogue until it ranks high enough to be shown (`finish` fetches its row then)."""
 
     rows: Dict[str, StoredHit] = field(default_factory=dict)
+    places: Dict[str, Place] = field(default_factory=dict)
     scores: Dict[str, Dict[str, float]] = field(default_factory=dict)
     # context units found: (path, channel, start, end, cosine)
     contexts: List[Tuple[str, int, float, float, float]] = field(default_factory=list)
 
     def signal(self, name: str) -> Dict[str, float]:
         return self.scores.setdefault(name, {})
+
+    def ids(self) -> List[str]:
+        return list(self.rows) + [i for i in self.places if i not in self.rows]
+
+    def place(self, i: str) -> Place:
+        row = self.rows.get(i)
+        if row is None:
+            return self.places[i]
+        m = row.metadata
+        return (m.get("path", ""), float(m["start"]), float(m["end"]), int(m.get("channel", 0)), m.get("speaker"))
 
 
 def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Optional[Dict[str, Any]] = None,
@@ -54,7 +70,7 @@ def ranked_search(store: ChromaStore, catalog: Catalog, k: int, *, where: Option
                       acoustic_store=acoustic_store, acoustic_vector=acoustic_vector, unit_signal=unit_signal,
                       context_store=context_store)
     ranked = fuse({s: cand.scores.get(s, {}) for s in on}, options)
-    return finish(ranked, cand, catalog, k, on)
+    return finish(ranked, cand, catalog, k, on, store=store, where=where)
 
 
 def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions, *,
@@ -90,7 +106,7 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
             w = unit.metadata.get("window_id")
             if w is not None:
                 best[w] = max(best.get(w, -1.0), 1.0 - unit.distance)
-    _complete(cand, store, where, on, text_vector, acoustic_store, acoustic_vector, unit_signal)
+    _complete(cand, store, where, on, text_vector, acoustic_store, acoustic_vector, unit_signal, catalog)
     if "context" in on:
         _score_contexts(cand)
     if "file" in on:
@@ -119,11 +135,11 @@ def _score_contexts(cand: Candidates) -> None:
     have scored, since their contexts ranked below every one found)."""
     best = cand.signal("context")
     floor = min((c[4] for c in cand.contexts), default=0.0)
-    for i, row in cand.rows.items():
+    for i in cand.ids():
         if i not in best:
             best[i] = floor
     for i in list(best):
-        if i not in cand.rows:
+        if i not in cand.rows and i not in cand.places:
             best.pop(i)
 
 
@@ -133,7 +149,7 @@ def _score_files(cand: Candidates) -> None:
     units: Dict[str, List[float]] = {}
     text = cand.scores.get("text", {})
     for i, x in text.items():
-        units.setdefault(cand.rows[i].metadata.get("path", ""), []).append(x)
+        units.setdefault(cand.place(i)[0], []).append(x)
     for path, _, _, _, x in cand.contexts:
         units.setdefault(path, []).append(x)
     floor = min((x for xs in units.values() for x in xs), default=0.0)
@@ -143,31 +159,40 @@ def _score_files(cand: Candidates) -> None:
         top += [floor] * (FILE_UNITS - len(top))
         file_score[path] = sum(top) / FILE_UNITS
     out = cand.signal("file")
-    for i, row in cand.rows.items():
-        out[i] = file_score.get(row.metadata.get("path", ""), floor)
+    for i in cand.ids():
+        out[i] = file_score.get(cand.place(i)[0], floor)
 
 
 def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, Any]], on: set,
               text_vector: Optional[np.ndarray], acoustic_store: Optional[ChromaStore],
-              acoustic_vector: Optional[np.ndarray], unit_signal: str = "acoustic") -> None:
-    """Fetch the rows of candidates found by one signal only, and score them on the others, so
-    fusion compares like with like. Candidates `where` filters out are dropped."""
+              acoustic_vector: Optional[np.ndarray], unit_signal: str = "acoustic",
+              catalog: Optional[Catalog] = None) -> None:
+    """Score the candidates found by one signal only on the others, so fusion compares like with
+    like, and find each one's place. Their vectors come from Chroma (with `where`: candidates it
+    filters out are dropped), their places from the catalogue (no metadata yet: fetching it is
+    most of a Chroma get's cost, and only the few shown need it). Without a catalogue, their
+    whole rows are fetched."""
     ids = {i for s in cand.scores.values() for i in s}
     missing = [i for i in ids if i not in cand.rows]
     want_dense = "text" in on and text_vector is not None
-    fetched = store.get(missing, where=where, embeddings=want_dense)
+    if catalog is None:
+        fetched = store.get(missing, where=where, embeddings=want_dense)
+        kept = {i: emb for i, (row, emb) in fetched.items()}
+        cand.rows.update((i, row) for i, (row, _) in fetched.items())
+    else:
+        kept = store.vectors(missing, where=where) if (want_dense or where is not None) else dict.fromkeys(missing)
+        cand.places.update(catalog.places([i for i in missing if i in kept]))
     for i in missing:
-        if i not in fetched:
+        if i not in cand.rows and i not in cand.places:
             for s in cand.scores.values():
                 s.pop(i, None)
             continue
-        row, emb = fetched[i]
-        cand.rows[i] = row
+        emb = kept.get(i)
         if want_dense and emb is not None:
             cand.signal("text")[i] = float(np.dot(text_vector, emb))
     if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:
         best = cand.signal(unit_signal)
-        unscored = [i for i in cand.rows if i not in best]
+        unscored = [i for i in cand.ids() if i not in best]
         if unscored:
             units = acoustic_store.get_where({"window_id": {"$in": unscored}}, embeddings=True)
             for row, emb in units:
@@ -175,18 +200,29 @@ def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, An
                 best[w] = max(best.get(w, -1.0), float(np.dot(acoustic_vector, emb)))
 
 
-def finish(ranked: Sequence[tuple], cand: Candidates, catalog: Catalog, k: int, on: set) -> List[Hit]:
-    """Turn a fused ranking into hits: ready files only, overlaps collapsed, top `k`."""
-    ready = catalog.ready(cand.rows[i].metadata.get("path", "") for i, _ in ranked if i in cand.rows)
-    hits = []
-    for i, score in ranked:
-        row = cand.rows.get(i)
-        if row is None:
-            continue
-        scores = {s: v[i] for s, v in cand.scores.items() if s in on and i in v}
-        hit = hit_from_row(row, score, scores, ready)
-        if hit is not None:
-            hits.append(hit)
+def finish(ranked: Sequence[tuple], cand: Candidates, catalog: Catalog, k: int, on: set, *,
+           store: Optional[ChromaStore] = None, where: Optional[Dict[str, Any]] = None) -> List[Hit]:
+    """Turn a fused ranking into hits: ready files only, overlaps collapsed, top `k`. Rows of
+    candidates known only by their place are fetched from `store`, a few at a time, best first."""
+    ready = catalog.ready(cand.place(i)[0] for i, _ in ranked if i in cand.rows or i in cand.places)
+    hits: List[Hit] = []
+    todo = [(i, score) for i, score in ranked if i in cand.rows or i in cand.places]
+    batch = 3 * k + 10
+    for at in range(0, len(todo), batch):
+        part = todo[at:at + batch]
+        need = [i for i, _ in part if i not in cand.rows]
+        if need and store is not None:
+            cand.rows.update((i, row) for i, (row, _) in store.get(need, where=where).items())
+        for i, score in part:
+            row = cand.rows.get(i)
+            if row is None:
+                continue
+            scores = {s: v[i] for s, v in cand.scores.items() if s in on and i in v}
+            hit = hit_from_row(row, score, scores, ready)
+            if hit is not None:
+                hits.append(hit)
+        if len(collapse(hits, k)) == k:
+            break
     hits = collapse(hits, k)
     redacted: Dict[str, List[tuple]] = {}
     for h in hits:  # the redacted spans near each hit, so that its clip can bleep them

@@ -350,6 +350,15 @@ class ChromaStore:
             out[i] = (row, None if embs is None else np.asarray(embs[n], np.float32))
         return out
 
+    def vectors(self, ids: Sequence[str], where: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
+        """The embeddings of the rows `ids` (those matching `where`, if given), without their
+        documents and metadata (which cost most of a get)."""
+        if not ids:
+            return {}
+        with self._use() as col:
+            res = col.get(ids=list(ids), where=where, include=["embeddings"])
+        return {i: np.asarray(res["embeddings"][n], np.float32) for n, i in enumerate(res["ids"])}
+
     def get_where(self, where: Dict[str, Any], embeddings: bool = False
                   ) -> List[Tuple[StoredHit, Optional[np.ndarray]]]:
         """Every row matching `where`, with its embedding when asked."""
