@@ -154,3 +154,21 @@ def test_concurrent_queries_share_one_model(embedders):
         t.join()
     assert not errors and len(results) == 6
     assert all(np.array_equal(r, expected) for r in results)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="pip install onnx")
+def test_minilm_queries_run_on_onnx_with_the_torch_vectors(tmp_path, monkeypatch):
+    """A query is embedded by an fp32 ONNX export of the packaged MiniLM (made once per machine);
+    its vectors are the ones torch gives the index, so search results do not change with it."""
+    monkeypatch.setenv("SPEECHSEARCH_CACHE", str(tmp_path))
+    embedder = TextEmbedder("all-MiniLM-L6-v2", device="cpu")
+    assert embedder.query_encoder() is not None
+    assert list((tmp_path / "models").glob("query-*/model.onnx"))
+    torch_model = embedder.load()
+    for query in ("customer wants their money back", "order 47291", "x" * 3000):  # one longer than 256 tokens
+        onnx_vec = embedder.encode_query(query)
+        torch_vec = torch_model.encode([query], normalize_embeddings=True)[0]
+        assert onnx_vec.shape == (384,) and onnx_vec.dtype == np.float32
+        assert float(np.dot(onnx_vec, torch_vec)) > 0.9999
+    again = TextEmbedder("all-MiniLM-L6-v2", device="cpu")  # a second process's view: reuses the export
+    assert again.query_encoder() is not None

@@ -58,6 +58,8 @@ class TextEmbedder:
         self.batch_size = batch_size
         self._model: Any = None
         self._lock = threading.Lock()
+        self._query: Any = None  # (session, tokenizer) of the ONNX query encoder, or False: none
+        self._query_lock = threading.Lock()
 
     def load(self) -> Any:
         with self._lock:
@@ -104,17 +106,82 @@ class TextEmbedder:
         return np.asarray(vecs, np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Embed one query on one thread (lowest, steadiest latency under load)."""
+        """Embed one query on one thread (lowest, steadiest latency under load): with the ONNX
+        export of the model where there is one (see :meth:`query_encoder`), else torch."""
+        encoder = self.query_encoder()
+        if encoder:
+            from .onnx_text import pad_batch, pad_id, pool
+
+            session, tokenizer = encoder
+            feeds = pad_batch([tokenizer.encode(text)], pad_id(tokenizer), ("input_ids", "attention_mask"))
+            return pool(session.run(None, feeds)[0], feeds["attention_mask"], "mean")[0]
         model = self.load()
         with torch_threads(1):
             vec = model.encode([text], normalize_embeddings=True, convert_to_numpy=True,
                                show_progress_bar=False)
         return np.asarray(vec[0], np.float32)
 
+    def query_encoder(self) -> Any:
+        """(onnxruntime session, tokenizer) running this model for one query 2-3x faster than torch
+        (about 7 against 18 ms for MiniLM here), or None. Made once per machine from a local model
+        folder of the plain shape (transformer, mean pooling, normalise) when onnx and onnxruntime
+        are installed, into ``cache_dir()/models/query-<name>-<hash>``, and kept only if its
+        vectors match torch's (cosine >= 0.9999). Anything else falls back to torch."""
+        with self._query_lock:
+            if self._query is None:
+                try:
+                    self._query = self._build_query_encoder() or False
+                except Exception as e:  # an optional speed-up: never a reason to fail a search
+                    logger.info("no ONNX query encoder for %s (%s); queries run on torch", self.model, e)
+                    self._query = False
+        return self._query or None
+
+    def _build_query_encoder(self) -> Any:
+        import hashlib
+        import importlib.util
+        from pathlib import Path
+
+        if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+            return None
+        model = self.load()
+        src = Path(resolve_text_model(self.model).source)
+        if str(model.device) != "cpu" or not (src / "tokenizer.json").is_file() or not _plain_mean_pooled(model):
+            return None
+        from ..models import cache_dir
+        from .onnx_text import _build_lock, _complete, load_tokenizer, onnx_session
+
+        key = hashlib.sha1(f"{src.resolve()}|{model.max_seq_length}".encode()).hexdigest()[:12]
+        target = cache_dir() / "models" / f"query-{src.name}-{key}"
+        if not _complete(target):
+            from ._onnx_export import export_query_encoder
+
+            def reference(texts: Sequence[str]) -> np.ndarray:
+                with torch_threads(1):
+                    return model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                                        show_progress_bar=False)
+
+            with _build_lock(target):
+                if not _complete(target):
+                    export_query_encoder(src, target, int(model.max_seq_length), reference)
+        return onnx_session(target / "model.onnx", 1), load_tokenizer(target / "tokenizer.json",
+                                                                       int(model.max_seq_length))
+
     def close(self) -> None:
         self._model = None
 
 
+
+
+def _plain_mean_pooled(model: Any) -> bool:
+    """A sentence-transformers model that is a transformer, mean pooling and normalisation."""
+    names = [type(m).__name__ for m in model]
+    if names != ["Transformer", "Pooling", "Normalize"]:
+        return False
+    pooling = model[1]
+    mode = getattr(pooling, "pooling_mode", None)  # sentence-transformers 5; older: a flag per mode
+    if mode is None:
+        mode = "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else "other"
+    return mode == "mean"
 
 
 # hub ids of the models that also run from packaged ONNX weights (embed/onnx_text.py)
