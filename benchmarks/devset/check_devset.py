@@ -5,8 +5,10 @@
 
 For every call: word error rate of the whole transcript against the script, and
 of the key span (the sentence that states the intent) against the key turn text.
-For every qbe-tts clip: WER against the re-spoken sentence. For the human files
-(LibriVox, codec2 originals) and qbe-codec clips it prints the transcript.
+For every qbe-tts clip: WER against the re-spoken sentence; for every qbe-intent
+clip (a spoken intent paraphrase, made by make_spoken_intents.py): WER against its
+clip_text. For the human files (LibriVox, codec2 originals) and qbe-codec clips it
+prints the transcript.
 WER here is rough: lower case, no punctuation, digits and number words made
 comparable by writing both sides as digit strings where possible.
 """
@@ -161,9 +163,10 @@ def main() -> int:
         if qq["type"] != "audio":
             continue
         hyp = transcribe(args.devset / qq["clip"])
-        if qq["kind"] == "qbe-tts":
+        if qq["kind"] in ("qbe-tts", "qbe-intent"):
             w = wer(qq["clip_text"], hyp)
-            print(f"{qq['clip']:16s} WER {w:5.1%}  {qq['clip_voice']}, {qq['noise']} {qq['snr_db']} dB\n"
+            print(f"{qq['clip']:16s} WER {w:5.1%}  [{qq['kind']}] {qq['clip_voice']}, "
+                  f"{qq['noise']} {qq['snr_db']} dB\n"
                   f"    ref: {qq['clip_text']}\n    hyp: {hyp}")
         else:
             print(f"{qq['clip']:16s} [codec] {hyp!r}")
