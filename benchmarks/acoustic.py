@@ -188,7 +188,8 @@ def metrics(all_sims: List[np.ndarray], queries, paths: List[str], seg_meta) -> 
         if spans:
             p, s, e = seg_meta[int(np.argmax(sims))]
             span = any(p == r["file"] and min(e, r["end"]) - max(s, r["start"]) > 0 for r in spans)
-        per[q["kind"]].append((rank, span))
+        if q["kind"] in per:  # spoken paraphrases (qbe-intent) share no sound with their calls
+            per[q["kind"]].append((rank, span))
     row = {}
     for kind, res in list(per.items()) + [("all", per["qbe-tts"] + per["qbe-codec"])]:
         row[f"r1_{kind}"] = round(float(np.mean([r == 1 for r, _ in res])), 3)
