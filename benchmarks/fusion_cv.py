@@ -249,6 +249,9 @@ def main() -> int:
     ap.add_argument("--report", default=None, help="a held-out qrels to report the chosen weights on")
     ap.add_argument("--report-index", default=None)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--audio-only", metavar="TEXT_MODEL", default=None,
+                    help="keep the text weights fitted for TEXT_MODEL (fusion.FITTED) and choose only the "
+                         "query-by-example boost and acoustic weight")
     ap.add_argument("--quick", action="store_true", help="a smaller grid: the feature sets with text and "
                     "lexical, C=10, lexical floors 0.4 and 0.6")
     ap.add_argument("--fresh", action="store_true", help="collect candidates again (default: reuse the "
@@ -270,6 +273,20 @@ def main() -> int:
     groups = sorted({group(q) for q, _ in text})
     print(f"tuning set {args.qrels}: {len(text)} text queries in {len(folds)} folds, {len(audio)} audio queries\n")
 
+    if args.audio_only:
+        from speechsearch.fusion import FITTED
+
+        fit = FITTED[args.audio_only]
+        weights, bias, results = dict(fit["weights"]), fit["bias"], []
+        best = {"floors": dict(fit["floors"]), "features": tuple(weights), "C": None}
+        print(f"text weights kept as fitted for {args.audio_only}: bias {bias}, weights {weights}")
+    else:
+        results, best, weights, bias = choose_text(args, text, folds, groups)
+    return audio_and_report(args, audio, weights, bias, best, results)
+
+
+def choose_text(args, text, folds, groups):
+    """Leave-one-intent-out CV over the text grid; the setting the rule picks, refitted on all."""
     results = []
     singles = [(f"{s} alone", metrics([rank(q, rows, {s: 1.0}, 0.0, {}) for q, rows in text]))
                for s in TEXT_FEATURES]
@@ -306,7 +323,11 @@ def main() -> int:
           f"{best['mean']:.3f}, worst type {best['worst']:.3f}, fold-steadiness {best['steady']:.3f})")
     weights, bias = fit(text, best["features"], best["C"], best["floors"])
     print("fitted on all tuning text queries: bias %.3f, weights %s" % (bias, {k: round(v, 3) for k, v in weights.items()}))
+    return results, best, weights, bias
 
+
+def audio_and_report(args, audio, weights, bias, best, results):
+    """The query-by-example grid on the tuning set's clips, then the held-out report if asked."""
     audio_rows = []
     chosen_audio = None
     if audio:
@@ -321,14 +342,16 @@ def main() -> int:
             outs = [rank(q, rows, w, bias, dict(best["floors"], lexical=lfloor, acoustic=floor)) for q, rows in audio]
             m = metrics(outs)
             audio_rows.append({"lexical_x": mult, "lexical_floor": lfloor, "floor": floor, "acoustic": wa,
-                               "metrics": m, "worst": min(m[g]["mrr"] for g in agroups)})
+                               "metrics": m, "worst": min(m[g]["mrr"] for g in agroups),
+                               "mean": float(np.mean([m[g]["mrr"] for g in agroups]))})
         print("\nQuery by example: the text weights above, the lexical weight times m, plus an acoustic "
               "weight above a floor:\n")
         print(table([(f"lexical x{r['lexical_x']:g} above {r['lexical_floor']:g}, acoustic {r['acoustic']:g} "
                        f"above {r['floor']:g}", r["metrics"]) for r in audio_rows], agroups))
-        # ties: the smallest lexical boost, the higher floors, then a small acoustic weight
-        chosen_audio = max(audio_rows, key=lambda r: (round(r["worst"], 3), -r["lexical_x"], r["lexical_floor"],
-                                                      r["floor"], r["acoustic"]))
+        # the best worst type, then the best mean; ties: the smallest lexical boost, the higher
+        # floors, then a small acoustic weight
+        chosen_audio = max(audio_rows, key=lambda r: (round(r["worst"], 3), round(r["mean"], 3), -r["lexical_x"],
+                                                      r["lexical_floor"], r["floor"], r["acoustic"]))
         print(f"\nchosen: lexical x{chosen_audio['lexical_x']:g} above {chosen_audio['lexical_floor']:g}, "
               f"acoustic {chosen_audio['acoustic']:g} above {chosen_audio['floor']:g}")
 
