@@ -94,9 +94,8 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
         on.discard("exact")
     n = max(options.candidates, 3 * k + 10)
     cand = Candidates()
-    if "text" in on:
-        for row in store.query(text_vector, n=n, where=where):
-            cand.rows[row.id] = row
+    if "text" in on:  # ids and distances only: rows are fetched for the hits shown (finish)
+        for row in store.query(text_vector, n=n, where=where, documents=False, metadatas=False):
             cand.signal("text")[row.id] = 1.0 - row.distance
     if "lexical" in on and text.strip():
         cand.signal("lexical").update(catalog.lexical(text, n))
@@ -122,7 +121,7 @@ def _contexts(cand: Candidates, context_store: ChromaStore, catalog: Catalog, ve
               where: Optional[Dict[str, Any]], expand: int) -> None:
     """The best `n` context units; each of the best `expand` makes the windows it covers
     candidates."""
-    found = context_store.query(vector, n=n, where=where)
+    found = context_store.query(vector, n=n, where=where, documents=False)
     best = cand.signal("context")
     for row in found:
         m = row.metadata
@@ -178,15 +177,20 @@ def _complete(cand: Candidates, store: ChromaStore, where: Optional[Dict[str, An
     most of a Chroma get's cost, and only the few shown need it). Without a catalogue, their
     whole rows are fetched."""
     ids = {i for s in cand.scores.values() for i in s}
-    missing = [i for i in ids if i not in cand.rows]
+    found = set(cand.scores.get("text", {}))  # by the window query itself: `where` already held
+    missing = [i for i in ids if i not in cand.rows and i not in found]
     want_dense = "text" in on and text_vector is not None
     if catalog is None:
-        fetched = store.get(missing, where=where, embeddings=want_dense)
+        fetched = store.get(list(ids - set(cand.rows)), where=where, embeddings=want_dense)
         kept = {i: emb for i, (row, emb) in fetched.items()}
         cand.rows.update((i, row) for i, (row, _) in fetched.items())
     else:
         kept = store.vectors(missing, where=where) if (want_dense or where is not None) else dict.fromkeys(missing)
-        cand.places.update(catalog.places([i for i in missing if i in kept]))
+        cand.places.update(catalog.places([i for i in ids if i not in cand.rows and (i in kept or i in found)]))
+    for i in ids - set(missing):  # found by the window query but gone from the catalogue
+        if i not in cand.rows and i not in cand.places:
+            for s in cand.scores.values():
+                s.pop(i, None)
     for i in missing:
         if i not in cand.rows and i not in cand.places:
             for s in cand.scores.values():

@@ -327,13 +327,18 @@ class ChromaStore:
         with self._use() as col:
             return int(col.count())
 
-    def query(self, vector: np.ndarray, n: int, where: Optional[Dict[str, Any]] = None) -> List[StoredHit]:
+    def query(self, vector: np.ndarray, n: int, where: Optional[Dict[str, Any]] = None,
+              documents: bool = True, metadatas: bool = True) -> List[StoredHit]:
+        """The `n` nearest rows; without `documents` or `metadatas` their text or metadata is left
+        empty (reading them is most of a query's cost when only ids and distances are needed)."""
+        include = ["distances"] + (["documents"] if documents else []) + (["metadatas"] if metadatas else [])
         with self._use() as col:
             res = col.query(query_embeddings=[np.asarray(vector, np.float32)], n_results=n, where=where,
-                            include=["documents", "metadatas", "distances"])
+                            include=include)
+        texts = res["documents"][0] if documents else [""] * len(res["ids"][0])
+        metas = res["metadatas"][0] if metadatas else [{}] * len(res["ids"][0])
         return [StoredHit(i, float(d), t or "", dict(m or {}))
-                for i, d, t, m in zip(res["ids"][0], res["distances"][0], res["documents"][0],
-                                      res["metadatas"][0])]
+                for i, d, t, m in zip(res["ids"][0], res["distances"][0], texts, metas)]
 
     def get(self, ids: Sequence[str], where: Optional[Dict[str, Any]] = None,
             embeddings: bool = False) -> Dict[str, Tuple[StoredHit, Optional[np.ndarray]]]:
