@@ -7,6 +7,8 @@ turns' text joined in order. Hypotheses:
   lib-old    speechsearch.Library(tmp, acoustic=False, vad=<old defaults>).add(files), then
              lib.transcript(path): decode -> Silero VAD -> packed chunks -> faster-whisper
   lib-new    the same with the current VadOptions() defaults
+  lib:JSON   the same with VadOptions fields over the current defaults, and TranscribeOptions
+             fields under "transcribe": 'lib:{"threshold": 0.25, "transcribe": {"beam_size": 5}}'
   plain      faster_whisper.WhisperModel(<tiny.en folder>, compute_type="int8")
              .transcribe(path, vad_filter=False) with its own defaults (beam 5)
 
@@ -15,11 +17,17 @@ installed (lower case, punctuation and hyphens to spaces, number words to digits
 "mister", ...), else a plain fallback (lower case, hyphens to spaces, punctuation dropped,
 number words to digits for 0-99). WER per file is (substitutions + deletions + insertions) /
 reference words; a set's "mean" is the mean over files and "pooled" is all errors over all
-reference words. Also reported: seconds of audio sent to Whisper (the VAD's kept time) and the
+reference words. *Turns lost*: scripted turns with at least half of their words deleted in the
+word alignment of the whole call (text only, so plain faster-whisper gets it too); *turns
+unheard* (library only): turns without one transcribed word whose middle falls inside them
+(+-0.2 s). Also reported: seconds of audio sent to Whisper (the VAD's kept time) and the
 wall time of each run.
 
     python benchmarks/vad_wer.py [--qrels benchmarks/devset/qrels.json] [--configs lib-old,lib-new,plain]
-           [--json OUT]
+           [--json OUT] [--tag=-SUFFIX]
+    python benchmarks/vad_wer.py --configs 'lib:{};lib:{"transcribe": {"beam_size": 5}};plain'
+
+(Configs holding JSON are separated by ";"; write a tag that starts with "-" as --tag=-x.)
 """
 from __future__ import annotations
 
@@ -87,6 +95,38 @@ def edits(ref: List[str], hyp: List[str]) -> int:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
     return prev[-1]
+
+
+def deleted(ref: List[str], hyp: List[str]) -> List[bool]:
+    """For each reference word, whether a minimal word alignment deletes it (ties go to a match
+    or substitution)."""
+    d = [list(range(len(hyp) + 1))]
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(d[-1][j] + 1, cur[j - 1] + 1, d[-1][j - 1] + (r != h))
+        d.append(cur)
+    out, i, j = [False] * len(ref), len(ref), len(hyp)
+    while i > 0:
+        if j > 0 and d[i][j] == d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            i, j = i - 1, j - 1
+        elif d[i][j] == d[i - 1][j] + 1:
+            out[i - 1] = True
+            i -= 1
+        else:
+            j -= 1
+    return out
+
+
+def turns_lost(turn_words: List[List[str]], hyp: List[str]) -> int:
+    """Turns with at least half of their reference words deleted in the alignment of the whole
+    call: speech that never made it into the transcript (works for any hypothesis, timed or not)."""
+    gone = deleted([w for t in turn_words for w in t], hyp)
+    lost, k = 0, 0
+    for t in turn_words:
+        lost += bool(t) and 2 * sum(gone[k:k + len(t)]) >= len(t)
+        k += len(t)
+    return lost
 
 
 # ------------------------------------------------------------------ transcribers -------------
@@ -174,7 +214,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         for p in paths:
             r, h = norm(refs[p]).split(), norm(run["texts"][p]).split()
             per_file[p] = {"wer": edits(r, h) / max(len(r), 1), "errors": edits(r, h), "words": len(r),
-                           "band": bands[p], "hyp": run["texts"][p]}
+                           "band": bands[p], "hyp": run["texts"][p],
+                           "turns_lost": turns_lost([norm(t["text"]).split() for t in turns[p]], h)}
             if "spans" in run:  # turns without one transcribed word in them: never heard
                 mids = [(a + b) / 2 for a, b in run["spans"][p]]
                 per_file[p]["turns_unheard"] = sum(
@@ -186,6 +227,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                 summary[group] = {"mean": round(sum(f["wer"] for f in fs) / len(fs), 4),
                                   "pooled": round(sum(f["errors"] for f in fs) / sum(f["words"] for f in fs), 4),
                                   "files": len(fs)}
+                summary[group]["turns_lost"] = sum(f["turns_lost"] for f in fs)
                 if fs and "turns_unheard" in fs[0]:
                     summary[group]["turns_unheard"] = sum(f["turns_unheard"] for f in fs)
         results[name] = {"config": cfg, "wer": summary, "wall_s": run["wall_s"], "sent_s": run["sent_s"],
@@ -193,12 +235,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                          "per_file": {Path(p).name: {k: v for k, v in f.items()} for p, f in per_file.items()}}
         print(f"{name}: WER mean {summary['all']['mean']:.3f} pooled {summary['all']['pooled']:.3f} "
               + " ".join(f"{g} {summary[g]['mean']:.3f}" for g in ("tel", "wide") if g in summary)
-              + f"; sent {run['sent_s']:.0f} s; wall {run['wall_s']:.0f} s", flush=True)
+              + f"; turns lost {summary['all']['turns_lost']}; sent {run['sent_s']:.0f} s; wall {run['wall_s']:.0f} s",
+              flush=True)
 
     audio = sum(e.get("duration", 0) for e in entries)
     lines = [f"WER on {args.qrels} ({len(paths)} recordings, {audio:.0f} s)", "",
-             "| run | VAD | WER mean | WER pooled | tel | wide | turns unheard | s sent to Whisper | wall s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| run | VAD | WER mean | WER pooled | tel | wide | turns lost | turns unheard | s sent to Whisper | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         v = r["config"].get("vad")
         vad = "none" if v is None else (f"th {v['threshold']}, pad {v['speech_pad_ms']}, sil {v['min_silence_ms']}, "
@@ -209,7 +252,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         lines.append(f"| {name} | {vad} | {w['all']['mean']:.3f} | {w['all']['pooled']:.3f} | "
                      f"{w['tel']['mean'] if 'tel' in w else float('nan'):.3f} | "
                      f"{w['wide']['mean'] if 'wide' in w else float('nan'):.3f} | "
-                     f"{w['all'].get('turns_unheard', '')} | {r['sent_s']:.0f} | {r['wall_s']:.0f} |")
+                     f"{w['all']['turns_lost']} | {w['all'].get('turns_unheard', '')} | {r['sent_s']:.0f} | "
+                     f"{r['wall_s']:.0f} |")
     print("\n".join(lines))
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"vad-wer-{args.qrels.parent.name}{args.tag}"

@@ -80,6 +80,26 @@ def test_contract_batch_times_each_chunk_from_its_own_start(engine, speech):
     assert _wer(" ".join(s.text for s in late)) <= 0.2
 
 
+def test_batched_decoding_does_not_drop_a_turn(tmp_path):
+    """Batched decoding (no timestamp tokens, so nothing seeks past a stop) used to end a chunk's
+    text early: in the dev-set call upgrade-01, the first 21 s speech chunk came back as four
+    turns, and the fifth ("Lena Fischer, the number ends in three one seven nine", 17.6-22.4 s)
+    was never transcribed. A chunk with a long stretch of speech and no word is now decoded again
+    on its own, so every scripted turn of the call has words in the transcript."""
+    import json
+
+    devset = ROOT / "benchmarks" / "devset"
+    entry = next(e for e in json.loads((devset / "qrels.json").read_text())["files"]
+                 if e["file"].endswith("upgrade-01.ogg"))
+    path = devset / entry["file"]
+    with Library(tmp_path / "idx", acoustic=False) as lib:
+        assert lib.add(path).ok
+        mids = [(w.start + w.end) / 2 for s in lib.transcript(path) for w in s.words]
+    unheard = [t["text"] for t in entry["turns"]
+               if not any(t["start"] - 0.2 <= m <= t["end"] + 0.2 for m in mids)]
+    assert unheard == []
+
+
 def test_engines_agree_on_real_speech(speech):
     texts = {name: " ".join(s.text for s in get_transcriber(name, "tiny.en").transcribe(speech)[0])
              for name in ENGINES}

@@ -26,7 +26,7 @@ from ..options import TranscribeOptions
 from ..types import Segment, Word
 
 __all__ = ["Transcriber", "get_transcriber", "ENGINES", "transcribe_chunks", "detect_language",
-           "finish_segments", "keep_segment", "needs_fallback", "compression_ratio"]
+           "finish_segments", "keep_segment", "needs_fallback", "compression_ratio", "unheard_seconds"]
 
 ENGINES = {
     "faster-whisper": "speechsearch.transcribe.faster_whisper:FasterWhisperTranscriber",
@@ -115,6 +115,19 @@ def needs_fallback(seg: Segment, o: TranscribeOptions) -> bool:
         return False
     return bool((o.compression_ratio_threshold and compression_ratio(seg.text) > o.compression_ratio_threshold)
                 or (o.log_prob_threshold is not None and seg.avg_logprob < o.log_prob_threshold))
+
+
+def unheard_seconds(segments: Sequence[Segment], duration: float) -> float:
+    """The longest stretch of a chunk of `duration` seconds that no word covers (the start and
+    end of the chunk count; a segment without words covers its own span). The pipeline's chunks
+    are speech, so a long one is speech the decoder skipped."""
+    spans = sorted((w.start, w.end) for s in segments for w in s.words)
+    spans += [(s.start, s.end) for s in segments if not s.words]
+    longest, heard = 0.0, 0.0
+    for start, end in sorted(spans):
+        longest = max(longest, start - heard)
+        heard = max(heard, end)
+    return max(longest, duration - heard)
 
 
 # --------------------------------------------------------------- word times -------------------

@@ -2,9 +2,13 @@
 
 Speech chunks (at most 30 s each, from the VAD) are decoded in batches through faster-whisper's
 `BatchedInferencePipeline`: one encoder and decoder pass over several chunks keeps both CPU cores
-busy (see docs/benchmarks.md). Batched decoding is greedy at the first temperature only, so a chunk
-whose batched text fails the hallucination guards (too repetitive, too unlikely) is decoded again
-on its own with the full temperature fallback.
+busy (see docs/benchmarks.md). Batched decoding runs at the first temperature only and without
+timestamp tokens, so nothing seeks past a stop: a chunk is decoded again on its own (timestamps,
+seeking, the full temperature fallback) when its batched text fails the hallucination guards (too
+repetitive, too unlikely), or when it leaves a stretch of the chunk longer than
+``UNHEARD_SECONDS`` without a word. Every chunk is speech the VAD kept, so such a stretch is speech
+the batched decoder skipped: it stopped early, or passed over a quiet turn (docs/vad.md, "Library
+vs plain faster-whisper WER"); the text with more words is kept.
 """
 
 from __future__ import annotations
@@ -28,9 +32,15 @@ from ..models import (
 )
 from ..options import TranscribeOptions
 from ..types import Segment, Word
-from . import keep_segment, needs_fallback
+from . import keep_segment, needs_fallback, unheard_seconds
 
-__all__ = ["FasterWhisperTranscriber", "available_cores"]
+__all__ = ["FasterWhisperTranscriber", "available_cores", "UNHEARD_SECONDS"]
+
+# A chunk whose batched words leave a stretch this long unheard is decoded again on its own. The
+# chunks are VAD speech: pauses inside them are at most min_silence_ms (0.7 s) plus padding, and
+# on the dev set and its quiet variant no chunk decoded well had a gap over 1.2 s, and the skipped
+# turns left 1.9-19 s.
+UNHEARD_SECONDS = 1.5
 
 
 def available_cores() -> int:
@@ -180,9 +190,20 @@ class FasterWhisperTranscriber:
             if any(needs_fallback(s, o) for s in segs):
                 logger.debug("chunk %d failed the guards in the batch; decoding it again with fallback", i)
                 out[i] = self.transcribe(chunks[i], language)[0]
-            else:
-                out[i] = [s for s in segs if keep_segment(s, o)]
+                continue
+            segs = [s for s in segs if keep_segment(s, o)]
+            gap = unheard_seconds(segs, len(chunks[i]) / SAMPLE_RATE)
+            if o.word_timestamps and gap > UNHEARD_SECONDS:
+                logger.debug("chunk %d: %.1f s of it without a word in the batch; decoding it again alone", i, gap)
+                alone = self.transcribe(chunks[i], language)[0]
+                if _word_count(alone) > _word_count(segs):
+                    segs = alone
+            out[i] = segs
         return out
+
+
+def _word_count(segments: Sequence[Segment]) -> int:
+    return sum(len(s.text.split()) for s in segments)
 
 
 def _segment(s: Any, offset: float) -> Segment:
