@@ -111,10 +111,7 @@ def export_int8(src: Path, target: Path, spec: OnnxSpec) -> Dict[str, Any]:
             "cosine_vs_torch_mean": round(float(cosines.mean()), 5), "sentences": len(_VERIFY),
             "seconds": round(time.perf_counter() - t0, 1),
         }
-        if cosines.min() < MIN_EXPORT_COSINE:
-            raise ModelError(f"the INT8 ONNX export of {spec.name} disagrees with the torch model (cosine "
-                             f"{cosines.min():.4f} < {MIN_EXPORT_COSINE}); not kept. Versions: {info}")
-        (tmp / "export.json").write_text(json.dumps(info, indent=1))
+        _keep_if_close(tmp, cosines, MIN_EXPORT_COSINE, f"the INT8 ONNX export of {spec.name}", info)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -122,6 +119,15 @@ def export_int8(src: Path, target: Path, spec: OnnxSpec) -> Dict[str, Any]:
     logger.info("exported %s: cosine vs torch min %.4f, %.0f s", spec.name, info["cosine_vs_torch_min"],
                 info["seconds"])
     return info
+
+
+def _keep_if_close(tmp: Path, cosines: np.ndarray, minimum: float, what: str, info: Dict[str, Any]) -> None:
+    """Record `info` beside an export whose vectors match torch's (every cosine >= `minimum`),
+    else raise: the caller removes the folder."""
+    if cosines.min() < minimum:
+        raise ModelError(f"{what} disagrees with the torch model (cosine {cosines.min():.6f} < {minimum}); "
+                         f"not kept. Versions: {info}")
+    (tmp / "export.json").write_text(json.dumps(info, indent=1))
 
 
 def export_fp32(model: Any, tokenizer: Any, path: Path) -> None:
@@ -186,10 +192,7 @@ def export_query_encoder(src: Path, target: Path, max_tokens: int, reference: An
                 "transformers": transformers.__version__, "onnxruntime": onnxruntime.__version__,
                 "cosine_vs_torch_min": round(float(cosines.min()), 6), "sentences": len(_VERIFY),
                 "seconds": round(time.perf_counter() - t0, 1)}
-        if cosines.min() < MIN_QUERY_COSINE:
-            raise ModelError(f"the ONNX query encoder of {src.name} disagrees with the torch model (cosine "
-                             f"{cosines.min():.6f} < {MIN_QUERY_COSINE}); not kept")
-        (tmp / "export.json").write_text(json.dumps(info, indent=1))
+        _keep_if_close(tmp, cosines, MIN_QUERY_COSINE, f"the ONNX query encoder of {src.name}", info)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
