@@ -358,7 +358,8 @@ class Library:
             return []
         # the text model is loaded and run only when a dense signal is asked for
         dense = "text" in signals or "context" in signals
-        vector = self._pipeline.embedder.encode_query(query.strip()) if dense else None
+        embedder, text = self._pipeline.embedder, query.strip()
+        vector = (lambda: embedder.encode_query(text)) if dense else None  # embedded beside BM25
         where = self._where(where, speaker)
         return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=self.fusion, signals=signals,
                              text=query, text_vector=vector, context_store=self._contexts())
