@@ -5,7 +5,10 @@ Two lock files live in the index directory:
 ``write.lock``  the **writer lock**. `Library` holds it for the duration of one write call (add,
                 remove, reindex, update_metadata, import). With the embedded Chroma store it is
                 exclusive: a second writing process fails at once with :class:`IndexLockedError`,
-                which names the holder (pid, host, command, since when; written into the file).
+                which names the holder (pid, host, program, since when; written into the file).
+                The program is its name and, for ``speechsearch``, the subcommand ("speechsearch
+                serve"), never its arguments, which may hold secrets (``--api-key``); the file is
+                created (and, if older, tightened to) mode 0600.
                 With a Chroma server writers share it (the server serialises the vectors, SQLite
                 the catalogue); only `reindex`, which swaps collections, takes it alone.
 ``chroma.lock`` the **store lock** of the embedded Chroma store (see store.py), held around each
@@ -26,7 +29,7 @@ import errno
 import fcntl
 import json
 import os
-import shlex
+import re
 import socket
 import sys
 import threading
@@ -36,6 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
+from ._log import logger
 from .errors import IndexLockedError, StoreError
 
 __all__ = ["WriterLock", "StoreLock", "writer_lock", "WRITE_LOCK", "STORE_LOCK_TIMEOUT"]
@@ -56,18 +60,51 @@ def _registered(cls: Any, path: Path) -> Any:
         return obj
 
 
-def _open(path: Path) -> int:
+def _open(path: Path, mode: int = 0o644) -> int:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode)
     except OSError as e:
         raise StoreError(f"{path}: cannot open the lock file ({e.strerror}); is the index directory writable?") from e
 
 
+_SUBCOMMAND = re.compile(r"[a-z]+(?:-[a-z]+)*")  # add, search-audio: never an option or its value
+_SAFE_COMMAND = re.compile(r"[\w.+-]{1,40}|speechsearch [a-z]+(?:-[a-z]+)*")
+
+
+def _program() -> str:
+    """The running program's name and, for speechsearch, its subcommand ("speechsearch serve"):
+    never its arguments or option values, which may hold secrets (``--api-key K``)."""
+    argv = sys.argv or [""]
+    name = os.path.basename(argv[0])
+    if name == "__main__.py":  # python -m package
+        name = os.path.basename(os.path.dirname(argv[0]))
+    elif name.endswith(".py"):
+        name = name[:-3]
+    if not name or name.startswith("-"):  # python -c ..., an interactive session
+        name = os.path.basename(sys.executable) or "python"
+    name = re.sub(r"[^\w.+-]", "_", name)[:40]
+    if name == "speechsearch" and len(argv) > 1 and len(argv[1]) <= 20 and _SUBCOMMAND.fullmatch(argv[1]):
+        name += " " + argv[1]
+    return name
+
+
 def _holder(what: str) -> Dict[str, Any]:
-    argv = getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]
-    return {"pid": os.getpid(), "host": socket.gethostname(), "command": shlex.join(argv)[:300],
+    return {"pid": os.getpid(), "host": socket.gethostname(), "command": _program(),
             "what": what, "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _shown(raw: Any) -> Optional[Dict[str, Any]]:
+    """The holder as told to others, whatever the file held: pid, host, program, what and since.
+    An older version wrote the whole command line; only its program's name is kept."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("pid"), int) or isinstance(raw.get("pid"), bool):
+        return None
+    command = str(raw.get("command") or "")
+    if command and not _SAFE_COMMAND.fullmatch(command):
+        first = command.split()[0] if command.split() else ""
+        command = re.sub(r"[^\w.+-]", "_", os.path.basename(first.strip("'\"")))[:40]
+    return {"pid": raw["pid"], "host": str(raw.get("host") or "")[:255], "command": command,
+            "what": str(raw.get("what") or "")[:40], "since": str(raw.get("since") or "")[:40]}
 
 
 class WriterLock:
@@ -84,7 +121,12 @@ class WriterLock:
 
     def _file(self) -> int:
         if self._fd is None:
-            self._fd = _open(self.path)
+            self._fd = fd = _open(self.path, 0o600)  # it names the holder: for this user only
+            try:  # an older version made it readable by everyone: tighten it
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+            except OSError as e:  # another user's file (shared through its group): leave it
+                logger.warning("%s: cannot make the lock file private (%s)", self.path, e.strerror)
         return self._fd
 
     @contextmanager
@@ -147,11 +189,12 @@ class WriterLock:
             pass
 
     def holder(self) -> Optional[Dict[str, Any]]:
-        """What the current exclusive holder wrote into the lock file, if anything."""
+        """Who holds the lock exclusively (pid, host, program, what, since), as its holder wrote
+        into the lock file; None if nothing is written."""
         try:
             with open(self.path, "rb") as f:
-                return json.loads(f.read(4096) or b"null")
-        except (OSError, ValueError):
+                return _shown(json.loads(f.read(4096) or b"null"))
+        except (OSError, ValueError, RecursionError):
             return None
 
 
