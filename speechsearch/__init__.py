@@ -9,10 +9,14 @@
 
 from .errors import (
     AudioError,
+    IndexLockedError,
     InvalidInputError,
     ModelMismatchError,
+    NotIndexedError,
     SpeechSearchError,
+    StoreError,
 )
+from .fusion import FusionOptions
 from .library import Library
 from .options import TranscribeOptions, VadOptions, WindowOptions
 from .types import AddReport, FileInfo, Hit
@@ -27,9 +31,13 @@ __all__ = [
     "TranscribeOptions",
     "VadOptions",
     "WindowOptions",
+    "FusionOptions",
     "SpeechSearchError",
     "InvalidInputError",
+    "NotIndexedError",
     "AudioError",
     "ModelMismatchError",
+    "StoreError",
+    "IndexLockedError",
     "__version__",
 ]

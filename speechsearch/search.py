@@ -30,6 +30,9 @@ FILE_UNITS = 2  # a file scores the mean of its best this-many units
 # the floor and score files): on the dev set 2 ranks exactly as expanding all 50, 1 does not;
 # fetching the vectors of the windows of all 50 was most of a query's time at 100k windows.
 EXPAND_PER_HIT = 2
+# Under a metadata filter, BM25 matches and acoustic/voice sentences are looked at up to this
+# many deep for ones the filter keeps (neither the catalogue nor sentence rows hold metadata).
+FILTER_SCAN = 4000
 
 
 Place = Tuple[str, float, float, int, Optional[str]]  # path, start, end, channel, speaker
@@ -116,7 +119,7 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
     cand = Candidates()
     lexical: Optional[Future] = None
     if "lexical" in on and text.strip():
-        lexical = _pool().submit(_lexical, catalog, text, n, "exact" in on)
+        lexical = _pool().submit(_lexical, catalog, text, n, "exact" in on, store, where)
     vector = text_vector() if callable(text_vector) else text_vector
     contexts: Optional[Future] = None
     if context_store is not None and vector is not None and ("context" in on or "file" in on):
@@ -130,11 +133,7 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
     if contexts is not None:  # "file" counts contexts too
         _contexts(cand, contexts.result(), catalog, EXPAND_PER_HIT * k)
     if unit_signal in on and acoustic_store is not None and acoustic_vector is not None:
-        best = cand.signal(unit_signal)
-        for unit in acoustic_store.query(acoustic_vector, n=3 * n, where=where):
-            w = unit.metadata.get("window_id")
-            if w is not None:
-                best[w] = max(best.get(w, -1.0), 1.0 - unit.distance)
+        cand.signal(unit_signal).update(_units(acoustic_store, acoustic_vector, n, store, where))
     _complete(cand, store, where, on, vector, acoustic_store, acoustic_vector, unit_signal, catalog)
     if "context" in on:
         _score_contexts(cand)
@@ -143,12 +142,42 @@ def gather(store: ChromaStore, catalog: Catalog, k: int, options: FusionOptions,
     return cand, on
 
 
-def _lexical(catalog: Catalog, text: str, n: int, exact: bool) -> Dict[str, Dict[str, float]]:
-    """BM25 matches and, for a lookup by number or code, the windows that say it."""
-    out = {"lexical": dict(catalog.lexical(text, n))}
+def _lexical(catalog: Catalog, text: str, n: int, exact: bool, store: ChromaStore,
+             where: Optional[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    """The best `n` BM25 matches and, for a lookup by number or code, the windows that say it;
+    with `where`, only windows it keeps (the catalogue does not hold metadata: the window store
+    checks the BM25 matches, up to FILTER_SCAN of them, so a narrow filter still finds its best `n`)."""
+    lexical = catalog.lexical(text, n if where is None else FILTER_SCAN)
+    out = {"lexical": dict(lexical)}
     if exact:
         out["exact"] = catalog.codes(text, n)
+    if where is not None:
+        kept = store.matching([i for scores in out.values() for i in scores], where)
+        out = {name: {i: x for i, x in scores.items() if i in kept} for name, scores in out.items()}
+        out["lexical"] = dict([(i, x) for i, x in lexical if i in kept][:n])
     return out
+
+
+def _units(unit_store: ChromaStore, vector: np.ndarray, n: int, store: ChromaStore,
+           where: Optional[Dict[str, Any]]) -> Dict[str, float]:
+    """Window id -> the best cosine of its sentences (acoustic or voice vectors) for the nearest
+    3n sentences. Sentence rows carry no user metadata, so `where` is checked on the windows they
+    fall in, and the search widens (up to FILTER_SCAN sentences) until `n` windows pass it."""
+    want = 3 * n
+    while True:
+        rows = unit_store.query(vector, n=want, documents=False)
+        best: Dict[str, float] = {}
+        for unit in rows:
+            w = unit.metadata.get("window_id")
+            if w is not None:
+                best[w] = max(best.get(w, -1.0), 1.0 - unit.distance)
+        if where is None:
+            return best
+        kept = store.matching(list(best), where)
+        best = {w: x for w, x in best.items() if w in kept}
+        if len(best) >= n or len(rows) < want or want >= FILTER_SCAN:
+            return best
+        want = min(FILTER_SCAN, 4 * want)
 
 
 def _contexts(cand: Candidates, found: Sequence[StoredHit], catalog: Catalog, expand: int) -> None:
@@ -266,9 +295,9 @@ def finish(ranked: Sequence[tuple], cand: Candidates, catalog: Catalog, k: int, 
             break
     hits = collapse(hits, k)
     redacted: Dict[str, List[tuple]] = {}
-    for h in hits:  # the redacted spans near each hit, so that its clip can bleep them
+    for h in hits:  # every redacted span of the hit's file: its clip bleeps them whatever the padding
         spans = redacted.setdefault(h.path, catalog.redactions(h.path))
-        h.redactions = tuple((a, b) for a, b, *_ in spans if a < h.end + 60 and b > h.start - 60)
+        h.redactions = tuple((a, b) for a, b, *_ in spans)
     return hits
 
 

@@ -364,6 +364,13 @@ class ChromaStore:
             res = col.get(ids=list(ids), where=where, include=["embeddings"])
         return {i: np.asarray(res["embeddings"][n], np.float32) for n, i in enumerate(res["ids"])}
 
+    def matching(self, ids: Sequence[str], where: Dict[str, Any]) -> set:
+        """Those of `ids` whose rows match `where`."""
+        if not ids:
+            return set()
+        with self._use() as col:
+            return set(col.get(ids=list(ids), where=where, include=[])["ids"])
+
     def get_where(self, where: Dict[str, Any], embeddings: bool = False
                   ) -> List[Tuple[StoredHit, Optional[np.ndarray]]]:
         """Every row matching `where`, with its embedding when asked."""
