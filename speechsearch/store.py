@@ -149,7 +149,8 @@ class _Embedded:
 
         # chromadb keeps one System per directory per process; a stale one must go, or the new
         # client would get it back. Nothing uses it any more: every call re-checks the epoch, and
-        # this runs while the store lock is held, before any call of this hold period.
+        # this runs while the store lock is held, before any call of this hold period. The
+        # registry is private to chromadb: pyproject.toml pins the minor series this was tested on.
         old = SharedSystemClient._identifier_to_system.pop(self.key, None)
         SharedSystemClient._identifier_to_refcount.pop(self.key, None)
         if old is not None:
