@@ -352,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 prints as \xNN, never fails
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
@@ -370,6 +373,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("speechsearch: interrupted; run the same command again to finish", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug or an unforeseen failure: one line, the traceback with -vv
+        logging.getLogger("speechsearch").debug("unexpected error", exc_info=e)
+        print(f"speechsearch: error: unexpected {type(e).__name__}: {e} (run with -vv for the traceback, "
+              "and please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

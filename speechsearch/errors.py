@@ -15,8 +15,10 @@ so ``except SpeechSearchError`` catches them all::
     ├── ModelError
     │   ├── ModelNotFoundError              a model name or path that cannot be loaded
     │   └── ModelMismatchError              the index was built with other models
-    └── StoreError                          the index directory is unusable
-        └── IndexLockedError                another process is writing to the index
+    ├── StoreError                          the index directory is unusable
+    │   └── IndexLockedError                another process is writing to the index
+    └── IndexingError                       an add or import stopped for a reason that is not
+                                            about one file (an unexpected error, kept as __cause__)
 
 Messages say what went wrong and what to do about it.
 """
@@ -38,6 +40,7 @@ __all__ = [
     "ModelMismatchError",
     "StoreError",
     "IndexLockedError",
+    "IndexingError",
 ]
 
 
@@ -121,3 +124,9 @@ class IndexLockedError(StoreError):
                f"since {h.get('since')}") if h.get("pid") else "another process"
         super().__init__(f"{self.index}: cannot {what}: the index is locked by a writer: {who}. "
                          f"{hint or self.HINT}")
+
+
+class IndexingError(SpeechSearchError):
+    """A batch (`add`, `import_transcripts`, `reindex_acoustic`) stopped for a reason that is not
+    about one file and that the library did not foresee. The original exception is the
+    ``__cause__``; the files committed before it stay indexed."""

@@ -22,6 +22,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 import numpy as np
 
 from ._log import logger
+from ._paths import name_clash, os_path, stored_path, to_path
 from .audio import SAMPLE_RATE, AudioInfo, file_hash, iter_audio_files, iter_blocks, probe
 from .catalog import Catalog
 from .embed.text import TextEmbedder
@@ -116,27 +117,39 @@ def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
-def collect_paths(paths: Iterable[str], report: AddReport) -> List[str]:
+def collect_paths(paths: Iterable[Any], report: AddReport) -> List[str]:
     """Expand folders (recursively, audio extensions only) into absolute file paths, in order,
-    without duplicates. Missing paths become failures in `report`."""
+    without duplicates. Paths are OS paths (a name that is not UTF-8 holds surrogate escapes;
+    `stored_path` gives the form the index keeps). Missing paths, and a name that would clash
+    with another file's once stored, become failures in `report`."""
     out: List[str] = []
     seen = set()
     for p in paths:
-        p = os.path.abspath(os.path.expanduser(str(p)))
+        p = os.path.abspath(os.path.expanduser(to_path(p)))
         if os.path.isdir(p):
             found = list(iter_audio_files(p))
             if not found:
-                logger.warning("%s: no audio files found in this folder", p)
+                logger.warning("%s: no audio files found in this folder", stored_path(p))
         elif os.path.exists(p):
             found = [p]
         else:
-            report.failed.append(FileFailure(p, f"{p}: no such file or folder; check the path",
+            shown = stored_path(p)
+            report.failed.append(FileFailure(shown, f"{shown}: no such file or folder; check the path",
                                              "AudioNotFoundError"))
             continue
         for f in found:
-            if f not in seen:
-                seen.add(f)
-                out.append(f)
+            if f in seen:
+                continue
+            seen.add(f)
+            twin = name_clash(f)
+            if twin is not None:
+                shown = stored_path(f)
+                report.failed.append(FileFailure(shown, (
+                    f"{shown}: this name holds bytes that are not UTF-8 (shown as \\xNN) and another file "
+                    "is named with those very characters, so the index cannot tell the two apart; rename it "
+                    "(e.g. convmv -f latin1 -t utf8 --notest FILE)"), "InvalidInputError"))
+                continue
+            out.append(f)
     return out
 
 
@@ -147,6 +160,7 @@ class _File:
     def __init__(self, path: str, hash: str = "", info: Optional[AudioInfo] = None,
                  channels: Optional[Dict[int, str]] = None):
         self.path, self.hash, self.info = path, hash, info
+        self.key = stored_path(path)  # the name the index keeps (valid UTF-8; _paths.py)
         self.channels = channels or {}  # channel -> role; empty: mix all channels down
         self.streams: List[Tuple[Optional[int], Optional[str]]] = [(None, None)]
         self.warnings: List[str] = []
@@ -582,7 +596,8 @@ def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, 
     known = catalog.get_file(path)
     if known is None:
         raise InvalidInputError(f"{path}: not in the index")
-    if not os.path.exists(path) or file_hash(path) != known.hash:
+    audio = os_path(path)
+    if not os.path.exists(audio) or file_hash(audio) != known.hash:
         raise AudioError(path, "the file is missing or changed since it was indexed; add it again")
     segs = [Segment(s["start"], s["end"], s["text"], tuple(Word(*w) for w in s["words"]))
             for s in catalog.transcript(path)]
@@ -591,7 +606,7 @@ def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, 
     windows = [Window(start, end, "", channel, speaker) for _, start, end, channel, speaker in rows]
     spans, clips = [], []
     buffer, offset, i = np.zeros(0, np.float32), 0, 0
-    for block in iter_blocks(path, 30.0, pipeline.decoder):
+    for block in iter_blocks(audio, 30.0, pipeline.decoder):
         buffer = np.concatenate([buffer, block])
         while i < len(sents) and int(sents[i].end * SAMPLE_RATE) <= offset + len(buffer):
             a = int(sents[i].start * SAMPLE_RATE) - offset
@@ -810,36 +825,37 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     base_channels = parse_channels(base.pop("channels", None)) or pipeline.channels
     check_metadata(base)
     files = collect_paths(paths, report)
-    unused = sorted(set(manifest or {}) - set(files))
+    rows = manifest or {}
+    named = set(files) | {stored_path(f) for f in files}
+    unused = sorted(set(rows) - named)
     if unused:
         logger.warning("%d manifest row(s) name files not among the paths added, e.g. %s",
                        len(unused), ", ".join(unused[:3]))
     todo: List[Tuple[str, str, Optional[AudioInfo], Dict[str, Any], Dict[int, str]]] = []
     for f in files:
+        key = stored_path(f)  # what the catalogue, the store and the report name it by
         try:
-            row = dict(base, **(manifest or {}).get(f, {}))
-            channels = parse_channels(row.pop("channels", None), f"{f}: channels") or base_channels
+            row = dict(base, **rows.get(f, rows.get(key, {})))
+            channels = parse_channels(row.pop("channels", None), f"{key}: channels") or base_channels
             meta = check_metadata(row)
-        except InvalidInputError as e:
-            report.failed.append(FileFailure(f, f"{f}: {e}", type(e).__name__))
-            continue
-        try:
             h = file_hash(f)
-            known = catalog.get_file(f)
+            known = catalog.get_file(key)
             if known is not None and known.status == "ready" and known.hash == h:
                 reason = "unchanged"
                 if meta and meta != known.metadata:
-                    update_metadata(catalog, store, f, meta, context_store)
+                    update_metadata(catalog, store, key, meta, context_store)
                     reason = "unchanged; metadata updated"
-                report.skipped.append(FileResult(f, known.duration, known.segments, reason))
+                report.skipped.append(FileResult(key, known.duration, known.segments, reason))
                 continue
             try:
                 info: Optional[AudioInfo] = probe(f)
             except AudioError:
                 info = None  # probed again, and reported, when processed
             todo.append((f, h, info, meta, channels))
-        except OSError as e:
-            report.failed.append(FileFailure(f, f"{f}: cannot read the file ({e})", type(e).__name__))
+        except _FATAL:
+            raise
+        except Exception as e:  # one bad file must not stop the batch
+            report.failed.append(_failure(f, e, "cannot read the file" if isinstance(e, OSError) else ""))
     if progress is not None:
         progress.total = round(sum(t[2].duration for t in todo if t[2] is not None), 1)
         progress.refresh()
@@ -853,37 +869,46 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     metas = {t[0]: t[3] for t in todo}
     for f, result in (processor or process_files)(states, pipeline, advance if progress is not None else None):
         if progress is not None:
-            progress.set_postfix_str(os.path.basename(f.path))
+            progress.set_postfix_str(os.path.basename(f.key))
         if not isinstance(result, BaseException):
             try:
-                commit_file(catalog, store, f.path, f.hash, result, metas[f.path], pipeline.models,
+                commit_file(catalog, store, f.key, f.hash, result, metas[f.path], pipeline.models,
                             acoustic_store, voice_store, context_store)
             except _FATAL:
                 raise
             except Exception as e:
                 result = e
-        if isinstance(result, SpeechSearchError):
-            logger.warning("%s", result)
-            msg = str(result)
-            report.failed.append(FileFailure(f.path, msg if f.path in msg else f"{f.path}: {msg}",
-                                             type(result).__name__))
-        elif isinstance(result, BaseException):  # one bad file must not stop the batch
-            logger.error("%s: unexpected error", f.path, exc_info=result)
-            report.failed.append(FileFailure(f.path, f"{f.path}: unexpected {type(result).__name__}: {result}",
-                                             type(result).__name__))
+        if isinstance(result, BaseException):  # one bad file must not stop the batch
+            report.failed.append(_failure(f.path, result))
         else:
-            report.added.append(FileResult(f.path, result.duration, len(result.windows),
+            report.added.append(FileResult(f.key, result.duration, len(result.windows),
                                            "" if result.windows else "no speech found",
                                            tuple(result.warnings)))
     report.seconds = time.perf_counter() - t0
     return report
 
 
+def _failure(path: str, e: BaseException, what: str = "") -> FileFailure:
+    """A report entry for one file that failed: the library's own errors as they are, anything
+    else as unexpected (logged with its traceback), named by the file's stored name."""
+    key = stored_path(path)
+    msg = str(e).replace(path, key)
+    if isinstance(e, SpeechSearchError):
+        logger.warning("%s", msg)
+    elif what:
+        logger.warning("%s: %s (%s)", key, what, msg)
+        msg = f"{what} ({msg})"
+    else:
+        logger.error("%s: unexpected error", key, exc_info=e)
+        msg = f"unexpected {type(e).__name__}: {msg}"
+    return FileFailure(key, msg if key in msg else f"{key}: {msg}", type(e).__name__)
+
+
 # ------------------------------------------------------------- transcripts in and out ---------
 def export_records(catalog: Catalog, paths: Optional[Iterable[str]] = None) -> Iterator[Dict[str, Any]]:
     """One JSON-able record per ready file: its transcript (segments, words, channels, speakers),
     language, metadata, models and redacted spans."""
-    wanted = None if paths is None else {os.path.abspath(os.fspath(p)) for p in paths}
+    wanted = None if paths is None else {stored_path(os.path.abspath(to_path(p))) for p in paths}
     for info in catalog.files():
         if info.status != "ready" or (wanted is not None and info.path not in wanted):
             continue
@@ -918,12 +943,12 @@ def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: Ch
             rec = json.loads(line)
             if not isinstance(rec, dict) or "path" not in rec or "segments" not in rec:
                 raise InvalidInputError(f"{where}: not a transcript record (needs at least path and segments)")
-            path = os.path.abspath(os.path.expanduser(str(rec["path"])))
+            path = stored_path(os.path.abspath(os.path.expanduser(str(rec["path"]))))
             segments = _record_segments(rec, where)
             warnings: List[str] = []
             hash = str(rec.get("hash") or "")
-            if os.path.exists(path):
-                current = file_hash(path)
+            if os.path.exists(os_path(path)):
+                current = file_hash(os_path(path))
                 if hash and current != hash:
                     warnings.append("the audio changed since this transcript was made")
                 hash = current
@@ -950,5 +975,9 @@ def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: Ch
             raise
         except (SpeechSearchError, ValueError, OSError) as e:
             report.failed.append(FileFailure(where, f"{where}: {e}", type(e).__name__))
+        except Exception as e:  # one bad record must not stop the rest
+            logger.error("%s: unexpected error", where, exc_info=e)
+            report.failed.append(FileFailure(where, f"{where}: unexpected {type(e).__name__}: {e}",
+                                             type(e).__name__))
     report.seconds = time.perf_counter() - t0
     return report

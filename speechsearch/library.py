@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._log import logger
+from ._paths import stored_path, to_path
 from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import get_text_embedder
-from .errors import InvalidInputError, MissingDependencyError, ModelMismatchError, NotIndexedError, StoreError
+from .errors import (
+    IndexingError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelMismatchError,
+    NotIndexedError,
+    SpeechSearchError,
+    StoreError,
+)
 from .filters import build_where
 from .ingest import (
     Pipeline,
@@ -268,7 +277,15 @@ class Library:
         A ``channels`` entry (``"agent,customer"``) labels the channels of that file.
         `processor` runs the files elsewhere (see :func:`speechsearch.distributed.ingest`).
         """
-        items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        if isinstance(paths, (str, bytes, os.PathLike)):
+            items = [paths]
+        else:
+            try:
+                items = list(paths)
+            except TypeError:
+                raise InvalidInputError(f"add() needs a file or folder path, or a list of them; got "
+                                        f"{type(paths).__name__}") from None
+        items = [to_path(p) for p in items]
         if not items:
             raise InvalidInputError("add() needs at least one file or folder")
         if metadata is not None and not isinstance(metadata, dict):
@@ -287,9 +304,10 @@ class Library:
             bar = tqdm(total=0, unit="s", unit_scale=False, desc="indexing", dynamic_ncols=True,
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
-            report = ingest([os.fspath(p) for p in items], self._catalog, self._store, self._pipeline,
-                            meta, bar, self._acoustic_store, self._voice_store, rows, processor,
-                            self._contexts())
+            with _unexpected(f"{self.path}: add"):
+                report = ingest(items, self._catalog, self._store, self._pipeline,
+                                meta, bar, self._acoustic_store, self._voice_store, rows, processor,
+                                self._contexts())
         finally:
             if bar is not None:
                 bar.close()
@@ -312,7 +330,7 @@ class Library:
     @_writes("remove")
     def remove(self, path: PathLike) -> int:
         """Remove a file, or every indexed file under a folder. Returns the number of files removed."""
-        target = os.path.abspath(os.fspath(path))
+        target = _key(path)
         infos = self._catalog.files(under=target)
         if not infos:
             raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
@@ -328,7 +346,7 @@ class Library:
     @_writes("update metadata")
     def update_metadata(self, path: PathLike, metadata: Dict[str, Any]) -> None:
         """Replace the user metadata of an indexed file (no re-transcription)."""
-        target = os.path.abspath(os.fspath(path))
+        target = _key(path)
         if self._catalog.get_file(target) is None:
             raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
         update_metadata(self._catalog, self._store, target, check_metadata(metadata), self._contexts())
@@ -445,7 +463,7 @@ class Library:
         n = 0
         tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
         with open(tmp, "w", encoding="utf-8") as f:
-            for rec in export_records(self._catalog, None if paths is None else [os.fspath(p) for p in paths]):
+            for rec in export_records(self._catalog, None if paths is None else list(paths)):
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 n += 1
         os.replace(tmp, target)
@@ -461,7 +479,7 @@ class Library:
         if not path.is_file():
             raise InvalidInputError(f"{path}: no such transcript file; pass a .jsonl written by export")
         self._record_models()
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f, _unexpected(f"{self.path}: import"):
             report = import_records(((f"{path}:{n}", line) for n, line in enumerate(f, 1)),
                                     self._catalog, self._store, self._pipeline, self._contexts())
         logger.info("%s", report.summary())
@@ -517,9 +535,10 @@ class Library:
             self._pipeline.acoustic = get_acoustic_embedder(DEFAULT_ACOUSTIC)
         self._catalog.set_meta({"acoustic_model": _model_id(self._pipeline.acoustic)})
         done = 0
-        for path in self._catalog.without_acoustic():
-            backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
-            done += 1
+        with _unexpected(f"{self.path}: reindex_acoustic"):
+            for path in self._catalog.without_acoustic():
+                backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
+                done += 1
         return done
 
     def files(self) -> List[FileInfo]:
@@ -527,8 +546,9 @@ class Library:
         return self._catalog.files()
 
     def file(self, path: PathLike) -> FileInfo:
-        """One indexed file's status, duration, models and metadata (NotIndexedError if absent)."""
-        target = os.path.abspath(os.fspath(path))
+        """One indexed file's status, duration, models and metadata (NotIndexedError if absent).
+        `path` as the OS names it (str or bytes) or as the index shows it."""
+        target = _key(path)
         info = self._catalog.get_file(target)
         if info is None:
             raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
@@ -579,6 +599,26 @@ class Library:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _key(path: Any) -> str:
+    """The catalogue's name for `path`: absolute, in the stored form (see _paths.py)."""
+    return stored_path(os.path.abspath(to_path(path)))
+
+
+@contextmanager
+def _unexpected(what: str) -> Iterator[None]:
+    """Let the library's own errors through; turn anything else that stops a batch into an
+    IndexingError naming it (the original is its __cause__ and is logged with its traceback)."""
+    try:
+        yield
+    except SpeechSearchError:
+        raise
+    except Exception as e:
+        logger.error("%s stopped by an unexpected error", what, exc_info=e)
+        raise IndexingError(f"{what} stopped: unexpected {type(e).__name__}: {e}. The files finished before "
+                            "it stay indexed; run the same call again to finish, and report the error "
+                            "if it comes back") from e
 
 
 def _fusion_for(fusion: Any, text_model: str) -> FusionOptions:

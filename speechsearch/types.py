@@ -79,9 +79,10 @@ class Hit:
     def clip(self, padding: float = 0.0, bleep: bool = True) -> "np.ndarray":
         """The audio of this moment (16 kHz mono float32, all channels mixed), with `padding`
         seconds either side; redacted words are bleeped unless ``bleep=False``."""
+        from ._paths import os_path
         from .clips import clip_of
 
-        return clip_of(self.path, self.start, self.end, padding, self.redactions if bleep else ())
+        return clip_of(os_path(self.path), self.start, self.end, padding, self.redactions if bleep else ())
 
     def save(self, path: Union[str, "os.PathLike[str]"], padding: float = 0.0, bleep: bool = True) -> Path:
         """Write :meth:`clip` to `path`; the extension picks the format (.wav, .mp3, .ogg, .flac...)."""

@@ -3,6 +3,7 @@ correctly, and never costs what is already indexed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -155,3 +156,41 @@ def test_pyav_and_ffmpeg_decode_the_same_audio():
 def test_unknown_decoder(tmp_path):
     with pytest.raises(InvalidInputError, match="unknown decoder 'sox'"):
         Library(tmp_path / "x.idx", decoder="sox")
+
+
+def test_file_name_that_is_not_utf8_is_indexed_with_the_rest_of_the_batch(lib, tmp_path):
+    # b"caf\xe9.flac": the latin-1 byte of `café`, as a Windows share writes it
+    folder = tmp_path / "share"
+    folder.mkdir()
+    good = shutil.copy(CALL_FILES["refund"], folder / "good.mp3")
+    raw = os.path.join(os.fsencode(folder), b"caf\xe9.flac")
+    with open(raw, "wb") as out:
+        out.write(LIBRIVOX.read_bytes())
+    shown = str(folder / "caf\\xe9.flac")  # how the index names it: valid UTF-8, readable
+
+    report = lib.add(folder)
+    assert report.ok, report.summary()
+    assert {r.path for r in report.added} == {str(good), shown}
+    assert "caf\\\\xe9.flac" in json.dumps(report.to_dict(), ensure_ascii=False).encode("utf-8").decode()
+    hit = lib.search("selfish and cold", k=1)[0]
+    assert hit.path == shown and len(hit.clip()) > 16000  # the clip opens the real file
+    assert lib.search("charged twice for the same order", k=1)[0].path == str(good)
+    # the name as the OS gives it, as bytes, or as the index shows it: one file
+    assert lib.file(os.fsdecode(raw)).path == lib.file(raw).path == lib.file(shown).path == shown
+    assert "selfish" in " ".join(s.text for s in lib.transcript(raw)).lower()
+    again = lib.add(raw)
+    assert [r.reason for r in again.skipped] == ["unchanged"] and again.ok
+    assert lib.remove(os.fsdecode(raw)) == 1
+    assert [f.path for f in lib.files()] == [str(good)]
+
+
+def test_two_files_one_stored_name_the_second_is_reported(lib, tmp_path):
+    folder = tmp_path / "clash"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.flac"), "wb") as out:
+        out.write(LIBRIVOX.read_bytes())
+    literal = shutil.copy(LIBRIVOX, folder / "caf\\xe9.flac")  # a real backslash in the name
+    report = lib.add(folder)
+    assert [r.path for r in report.added] == [str(literal)]  # the name is this file's
+    (failed,) = report.failed  # the other is reported: the index could not tell them apart
+    assert failed.path == str(literal) and "rename it" in failed.error and "not UTF-8" in failed.error

@@ -124,3 +124,19 @@ def test_every_command_is_documented():
                 if flag.startswith("--") and flag != "--help":
                     assert flag in docs, (name, flag)
     assert "speechsearch search" in readme
+
+
+def test_a_file_name_that_is_not_utf8_is_added_shown_and_removed(tmp_path):
+    folder = tmp_path / "share"
+    folder.mkdir()
+    with open(os.path.join(os.fsencode(folder), b"caf\xe9.flac"), "wb") as out:  # latin-1 é
+        out.write(LIBRIVOX.read_bytes())
+    index = tmp_path / "u.idx"
+    out = run("add", folder, "--index", index, "--no-progress", "--json")
+    assert out.returncode == 0, out.stderr
+    assert [r["path"] for r in json.loads(out.stdout)["added"]] == [str(folder / "caf\\xe9.flac")]
+    out = run("search", "selfish and cold", "-k", "1", "--index", index)
+    assert out.returncode == 0 and "caf\\xe9.flac" in out.stdout, out.stderr
+    assert "caf\\xe9.flac" in run("info", "--index", index).stdout
+    out = run("remove", os.path.join(str(folder), "caf\udce9.flac"), "--index", index)  # the name as ls gives it
+    assert out.returncode == 0 and out.stdout.strip() == "removed 1 file(s)", out.stderr
