@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import reprlib
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
@@ -27,7 +28,7 @@ from .errors import InvalidInputError
 from .store import RESERVED_KEYS
 
 __all__ = ["read_manifest", "field_types_of", "merge_field_types", "encode_metadata",
-           "decode_metadata", "build_where", "ISO_SUFFIX", "OPERATORS"]
+           "decode_metadata", "build_where", "ISO_SUFFIX", "OPERATORS", "MAX_WHERE_DEPTH", "MAX_WHERE_VALUES"]
 
 ISO_SUFFIX = "__iso"
 TYPES = ("string", "number", "bool", "datetime")
@@ -274,13 +275,20 @@ def _jsonl_rows(name: str, text: str) -> Iterator[Tuple[int, Dict[str, Any]]]:
 # ---------------------------------------------------------------------------------------------
 # Filters
 
+MAX_WHERE_DEPTH = 32  # $and / $or nested at most this deep
+MAX_WHERE_VALUES = 1000  # values compared in one filter, all conditions and $in lists together
+
+
 def build_where(where: Optional[Dict[str, Any]], types: Dict[str, str],
                 extra: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """Check a user filter against `types` (every filterable field and its type) and translate it
-    to Chroma's where syntax; `extra` (same syntax) is ANDed in. None when nothing filters."""
+    to Chroma's where syntax; `extra` (same syntax) is ANDed in. None when nothing filters.
+    A filter nested deeper than MAX_WHERE_DEPTH or comparing more than MAX_WHERE_VALUES values
+    is refused."""
     if isinstance(extra, dict):  # a shortcut left unset (speaker=None) filters nothing
         extra = {k: v for k, v in extra.items() if v is not None}
-    parts = [c for c in (_clause(where, types), _clause(extra, types)) if c is not None]
+    budget = [MAX_WHERE_VALUES]
+    parts = [c for c in (_clause(where, types, 0, budget), _clause(extra, types, 0, budget)) if c is not None]
     return _join("$and", parts)
 
 
@@ -289,21 +297,24 @@ def _join(op: str, parts: List[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     return None if not parts else parts[0] if len(parts) == 1 else {op: parts}
 
 
-def _clause(where: Any, types: Dict[str, str]) -> Optional[Dict[str, Any]]:
+def _clause(where: Any, types: Dict[str, str], depth: int, budget: List[int]) -> Optional[Dict[str, Any]]:
     if where is None:
         return None
     if not isinstance(where, dict):
         raise InvalidInputError(f"a filter must be a dict like {{'agent': 'A12'}}, got {type(where).__name__}")
+    if depth > MAX_WHERE_DEPTH:
+        raise InvalidInputError(f"the filter nests $and / $or more than {MAX_WHERE_DEPTH} levels deep; "
+                                "flatten it (one $and or $or can hold many conditions)")
     parts = []
     for key, value in where.items():
         if key in ("$and", "$or"):
             if not isinstance(value, list) or not value:
-                raise InvalidInputError(f"{key} needs a non-empty list of filters, got {value!r}")
+                raise InvalidInputError(f"{key} needs a non-empty list of filters, got {_short(value)}")
             items = []
             for item in value:
                 if not isinstance(item, dict) or not item:
-                    raise InvalidInputError(f"each item of {key} must be a non-empty filter dict, got {item!r}")
-                items.append(_clause(item, types))
+                    raise InvalidInputError(f"each item of {key} must be a non-empty filter dict, got {_short(item)}")
+                items.append(_clause(item, types, depth + 1, budget))
             parts.append(_join(key, items))
         elif isinstance(key, str) and key.startswith("$"):
             raise InvalidInputError(f"unknown operator {key!r} at the top of a filter; use a field name, "
@@ -311,8 +322,22 @@ def _clause(where: Any, types: Dict[str, str]) -> Optional[Dict[str, Any]]:
         elif key not in types:
             raise InvalidInputError(f"unknown filter field {key!r}; known fields: {', '.join(sorted(types))}")
         else:
+            budget[0] -= sum(len(v) if isinstance(v, (list, tuple, set, frozenset)) else 1
+                             for v in (value.values() if isinstance(value, dict) else [value]))
+            if budget[0] < 0:
+                raise InvalidInputError(f"the filter compares more than {MAX_WHERE_VALUES} values; "
+                                        "narrow it, or split the search")
             parts.extend(_field(key, types[key], value))
     return _join("$and", parts)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 80, 80
+
+
+def _short(value: Any) -> str:
+    """A value for an error message: repr, cut short (a filter may be large or deeply nested)."""
+    return _REPR.repr(value)
 
 
 def _field(field: str, kind: str, spec: Any) -> List[Dict[str, Any]]:
@@ -336,11 +361,11 @@ def _compare(field: str, kind: str, op: str, operand: Any) -> Dict[str, Any]:
                                 "use $eq, $ne, $in or $nin")
     if op in _LIST:
         if not isinstance(operand, (list, tuple, set, frozenset)) or not operand:
-            raise InvalidInputError(f"{op} for {field!r} needs a non-empty list of values, got {operand!r}")
+            raise InvalidInputError(f"{op} for {field!r} needs a non-empty list of values, got {_short(operand)}")
         values = [_value(field, kind, v) for v in operand]
     elif isinstance(operand, (list, tuple, set, frozenset, dict)):
         hint = " (use $in for a list)" if op == "$eq" else ""
-        raise InvalidInputError(f"filter value for {field!r} must be {_EXPECTED[kind]}, got {operand!r}{hint}")
+        raise InvalidInputError(f"filter value for {field!r} must be {_EXPECTED[kind]}, got {_short(operand)}{hint}")
     else:
         values = [_value(field, kind, operand)]
     if kind == "string":  # one value may be stored as text, number, bool or epoch seconds
@@ -355,6 +380,9 @@ def _compare(field: str, kind: str, op: str, operand: Any) -> Dict[str, Any]:
 
 
 def _value(field: str, kind: str, value: Any) -> Any:
+    if isinstance(value, str) and not _is_text(value):
+        raise InvalidInputError(f"filter value for {field!r} is not valid Unicode text (it holds a lone "
+                                "surrogate such as \\ud800); send UTF-8 text")
     ok: Any = None
     if kind == "datetime" and not isinstance(value, bool):
         ok = _epoch(value)
@@ -365,8 +393,16 @@ def _value(field: str, kind: str, value: Any) -> Any:
     elif kind == "string" and isinstance(value, (str, int, float, bool)):
         ok = value
     if ok is None:
-        raise InvalidInputError(f"filter value for {field!r} must be {_EXPECTED[kind]}, got {value!r}")
+        raise InvalidInputError(f"filter value for {field!r} must be {_EXPECTED[kind]}, got {_short(value)}")
     return ok
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _forms(value: Any) -> List[Any]:
@@ -410,6 +446,9 @@ def json_object(text: Optional[str], what: str, example: str = '{"agent": "A12"}
         value = json.loads(text)
     except ValueError as e:
         raise InvalidInputError(f"{what} must be a JSON object like {example} ({e})") from None
+    except RecursionError:  # thousands of nested [ or {
+        raise InvalidInputError(f"{what} must be a JSON object like {example}, not nested thousands of "
+                                "levels deep") from None
     if not isinstance(value, dict):
         raise InvalidInputError(f"{what} must be a JSON object like {example}")
     return value
