@@ -2,8 +2,11 @@
 `serve`, which opens the index and runs uvicorn.
 
 Every ``/api/`` route but ``/api/health`` needs the ``X-API-Key`` header; a hit's ``audio_url``
-carries a short-lived signature instead. Reads run side by side in the threadpool; writes take
-the write lock; adds are background jobs (``GET /api/jobs/{id}``).
+carries a short-lived signature instead. Reads run side by side in the threadpool; removes and
+metadata edits take the write lock on a write thread of their own, so that waiting for a running
+add job holds no thread that answers searches; adds are background jobs (``GET /api/jobs/{id}``),
+at most `max_jobs` queued. Limits: MAX_QUERY_CHARS for ``q``, filters.MAX_WHERE_DEPTH and
+MAX_WHERE_VALUES for ``where``, body sizes (BodyLimit).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import dataclasses
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Dict, List, Optional, Sequence
+from typing import Any, AsyncIterator, Dict, List, Optional, Sequence, Tuple
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Security, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -29,15 +32,16 @@ from ..ingest import check_metadata
 from ..library import Library
 from ..types import FileInfo, Hit
 from .errors import ApiError, error_response, install_error_handlers
-from .jobs import delete_upload
+from .jobs import MAX_QUEUED_JOBS, delete_upload
 from .media import byte_range
 from .state import PathLike, State, is_loopback, within
 
-__all__ = ["create_app", "serve", "ENV_API_KEY"]
+__all__ = ["create_app", "serve", "ENV_API_KEY", "MAX_QUERY_CHARS"]
 
 ENV_API_KEY = "SPEECHSEARCH_API_KEY"
 MAX_CLIP_MB = 25  # search-audio uses only a clip's first 30 s
 MAX_BODY_BYTES = 1 << 20  # any other request body
+MAX_QUERY_CHARS = 2000  # longest text query (q); a longer one is 422
 STATIC_DIR = Path(__file__).resolve().parent / "static"  # the web page: no data in it, so no key
 # the page loads nothing from elsewhere and runs no inline script
 _PAGE_CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; "
@@ -60,7 +64,7 @@ class BodyLimit:
         limit = next((n for suffix, n in self.limits.items() if path.endswith(suffix)), MAX_BODY_BYTES)
         message = f"the request body is larger than this route's limit of {limit / 2**20:.0f} MB"
         length = dict(scope.get("headers") or []).get(b"content-length", b"")
-        if length.isdigit() and int(length) > limit:
+        if length.isdigit() and (len(length) > 18 or int(length) > limit):
             return await error_response(413, "PayloadTooLarge", message)(scope, receive, send)
         seen = 0
 
@@ -96,6 +100,26 @@ def require_key_or_signature(request: Request, key: Optional[str] = Security(_KE
                                          "fresh one, or send the X-API-Key header")
 
 
+def _valid_text(value: Any, what: str) -> Any:
+    """`value` (parsed JSON), refused if any text in it is not valid Unicode: a JSON escape such
+    as \\ud800 gives a lone surrogate, which SQLite, Chroma and the file system cannot take."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidInputError(f"{what} holds text that is not valid Unicode (a lone surrogate "
+                                        "such as \\ud800); send UTF-8 text") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return value
+
+
 def _file_dict(info: FileInfo) -> Dict[str, Any]:
     return dataclasses.asdict(info) | {"warnings": list(info.warnings)}
 
@@ -119,25 +143,28 @@ _ADD_BODY = {"requestBody": {"required": True, "content": {
 
 def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_localhost: bool = False,
                roots: Sequence[PathLike] = (), upload_dir: Optional[PathLike] = None,
-               max_upload_mb: float = 200) -> FastAPI:
+               max_upload_mb: float = 200, max_jobs: int = MAX_QUEUED_JOBS) -> FastAPI:
     """The FastAPI app serving `library`.
 
     `api_key` must be sent in the ``X-API-Key`` header to every ``/api/`` route but health.
     ``api_key=None`` is refused unless `allow_no_key_on_localhost`; such an app answers loopback
     clients only (and `serve` binds it to a loopback address only). Server-side paths may be
     added only from inside `roots` (symlinks and ``..`` resolved first); uploads are saved in
-    `upload_dir` (default ``<index>/uploads``) and may be at most `max_upload_mb`.
+    `upload_dir` (default ``<index>/uploads``) and may be at most `max_upload_mb`. At most
+    `max_jobs` add jobs wait or run at once; another add is refused with 429 and Retry-After.
     """
     if not api_key and not allow_no_key_on_localhost:
         raise InvalidInputError(_NO_KEY)
     if max_upload_mb <= 0:
         raise InvalidInputError(f"max_upload_mb must be positive, got {max_upload_mb}")
-    state = State(library, api_key or None, roots, upload_dir, max_upload_mb)
+    if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < 1:
+        raise InvalidInputError(f"max_jobs must be a positive integer, got {max_jobs!r}")
+    state = State(library, api_key or None, roots, upload_dir, max_upload_mb, max_jobs)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        state.jobs.close()
+        state.close()
 
     app = FastAPI(title="speechsearch", version=__version__, lifespan=lifespan,
                   description="Search spoken audio by meaning. Every /api/ route but /api/health needs the "
@@ -155,7 +182,9 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
     @api.get("/search", tags=["search"], summary="Search by text",
              description="The k best moments for a natural-language query, best first. Each hit has an "
                          "audio_url that plays its span (signed: it works without the key for an hour).")
-    def search(request: Request, q: str = Query(..., description="what to look for, in words"),
+    def search(request: Request, q: str = Query(..., max_length=MAX_QUERY_CHARS,
+                                                description=f"what to look for, in words (at most "
+                                                            f"{MAX_QUERY_CHARS} characters)"),
                k: int = Query(10, ge=1, le=100, description="number of hits"),
                speaker: Optional[str] = Query(None, description="only what this speaker said: a channel "
                                                                 "role (customer) or S1, S2..."),
@@ -190,15 +219,21 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
                 if not isinstance(upload, FormFile):
                     raise InvalidInputError("a multipart add needs the audio in a field named 'file'")
                 meta = form.get("metadata")
-                metadata = json_object(meta if isinstance(meta, str) else None, "metadata")
+                metadata = _valid_text(json_object(meta if isinstance(meta, str) else None, "metadata"), "metadata")
                 check_metadata(metadata)
+                state.jobs.check_room()  # before saving the upload
                 path = await run_in_threadpool(state.save_upload, upload)
             finally:
                 await form.close()
-            job = state.jobs.submit([path], metadata, uploaded=[path])
+            try:
+                job = state.jobs.submit([path], metadata, uploaded=[path])
+            except ApiError:  # the queue filled up meanwhile
+                delete_upload(path)
+                raise
         elif ctype.startswith("application/json"):
             example = '{"path": "/data/calls"}'
-            body = json_object((await request.body()).decode("utf-8", "replace"), "the body", example)
+            body = _valid_text(json_object((await request.body()).decode("utf-8", "replace"), "the body", example),
+                               "the body")
             if body is None:
                 raise InvalidInputError(f"the body must be a JSON object like {example}")
             metadata = body.get("metadata")
@@ -241,25 +276,33 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
 
     @api.delete("/files", tags=["files"], summary="Remove a file, or every file under a folder",
                 description="Files this server saved from uploads are deleted from disk too.")
-    def remove_files(path: str = Query(..., description="a file or folder path as the index holds it")
-                     ) -> Dict[str, Any]:
+    async def remove_files(path: str = Query(..., description="a file or folder path as the index holds it")
+                           ) -> Dict[str, Any]:
         target = os.path.abspath(path)
-        with state.write_lock:
+
+        def remove() -> Tuple[int, List[str]]:
             gone = [f.path for f in state.library.files() if within(f.path, target)]
             n = state.library.remove(target)
-        for p in gone:
-            if within(p, str(state.upload_dir)):
-                delete_upload(p)
+            for p in gone:
+                if within(p, str(state.upload_dir)):
+                    delete_upload(p)
+            return n, gone
+
+        n, gone = await state.write(remove)  # waits for a running job's step without holding a thread
         return {"removed": n, "paths": gone}
 
     @api.patch("/files/metadata", tags=["files"], summary="Replace a file's metadata (no re-transcription)")
-    def update_metadata(body: Dict[str, Any]) -> Dict[str, Any]:
+    async def update_metadata(body: Dict[str, Any]) -> Dict[str, Any]:
         path, metadata = body.get("path"), body.get("metadata")
         if not isinstance(path, str) or not isinstance(metadata, dict):
             raise InvalidInputError('the body must be {"path": "...", "metadata": {...}}')
-        with state.write_lock:
+        _valid_text(body, "the body")
+
+        def update() -> Dict[str, Any]:
             state.library.update_metadata(path, metadata)
-        return _file_dict(state.indexed(path))
+            return _file_dict(state.indexed(path))
+
+        return await state.write(update)
 
     @api.get("/info", tags=["server"], summary="The index: models, files, segments, seconds of audio")
     def info() -> Dict[str, Any]:
@@ -308,7 +351,7 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
 def serve(index: PathLike, *, host: str = "127.0.0.1", port: int = 8000, api_key: Optional[str] = None,
           roots: Sequence[PathLike] = (), upload_dir: Optional[PathLike] = None, max_upload_mb: float = 200,
           allow_no_key_on_localhost: bool = False, log_level: str = "info",
-          chroma_url: Optional[str] = None) -> None:
+          chroma_url: Optional[str] = None, max_jobs: int = MAX_QUEUED_JOBS) -> None:
     """Open the index at `index` (its vectors on the Chroma server at `chroma_url`, if it was
     built there) and serve it until interrupted. `api_key` defaults to
     ``$SPEECHSEARCH_API_KEY``; without one the server starts only with
@@ -323,6 +366,6 @@ def serve(index: PathLike, *, host: str = "127.0.0.1", port: int = 8000, api_key
                                 f"key there: set --api-key or ${ENV_API_KEY}, or serve on 127.0.0.1 without one")
     with Library(index, chroma_url=chroma_url) as library:
         app = create_app(library, api_key=api_key, allow_no_key_on_localhost=allow_no_key_on_localhost,
-                         roots=roots, upload_dir=upload_dir, max_upload_mb=max_upload_mb)
+                         roots=roots, upload_dir=upload_dir, max_upload_mb=max_upload_mb, max_jobs=max_jobs)
         logger.info("serving %s on http://%s:%d (API docs at /docs)", library.path, host, port)
         uvicorn.run(app, host=host, port=port, log_level=log_level)

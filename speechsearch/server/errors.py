@@ -22,7 +22,8 @@ LIBRARY_STATUS = ((NotIndexedError, 404), (InvalidInputError, 400), (AudioError,
                   (ModelNotFoundError, 503), (MissingToolError, 503), (MissingDependencyError, 503),
                   (StoreError, 503))
 _HTTP_NAMES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-               413: "PayloadTooLarge", 415: "UnsupportedMediaType", 416: "RangeNotSatisfiable"}
+               413: "PayloadTooLarge", 415: "UnsupportedMediaType", 416: "RangeNotSatisfiable",
+               429: "TooManyRequests", 503: "ServiceUnavailable"}
 
 
 class ApiError(HTTPException):

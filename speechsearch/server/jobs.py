@@ -1,5 +1,6 @@
 """Background adds: one worker thread runs the jobs in order, each reporting files done, seconds
-of audio added and, at the end, its add report. Jobs live in memory, not across restarts."""
+of audio added and, at the end, its add report. Jobs live in memory, not across restarts. At
+most MAX_QUEUED_JOBS wait or run at once; another is refused with 429 and Retry-After."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from .._log import logger
 from ..errors import SpeechSearchError
 from ..library import Library
 from ..types import AddReport
+from .errors import ApiError
 
-__all__ = ["Job", "Jobs", "delete_upload"]
+__all__ = ["Job", "Jobs", "delete_upload", "MAX_QUEUED_JOBS", "RETRY_AFTER"]
 
 STEPS = 20  # a big job adds its files in about this many Library.add calls (its progress steps)
 CHUNK_MAX = 8  # files per call at most; short calls in one call still share Whisper batches
 KEEP = 200  # finished jobs remembered
+MAX_QUEUED_JOBS = 100  # jobs queued or running at once (create_app(max_jobs=...)); more get 429
+RETRY_AFTER = 30  # seconds, in the Retry-After header of a 429 or 503
 
 
 def _now() -> str:
@@ -59,16 +63,30 @@ class Jobs:
     files one per `Library.add` call (a few per call in a big job), so progress moves file by
     file; a bad file is in the report and the job goes on, as in `Library.add`."""
 
-    def __init__(self, library: Library, write_lock: threading.Lock):
-        self._library, self._write_lock = library, write_lock
+    def __init__(self, library: Library, write_lock: threading.Lock, max_queued: int = MAX_QUEUED_JOBS):
+        self._library, self._write_lock, self.max_queued = library, write_lock, max_queued
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="speechsearch-job")
         self._jobs: "OrderedDict[str, Job]" = OrderedDict()
         self._lock = threading.Lock()
 
+    def check_room(self) -> None:
+        """Raise ApiError 429 (with Retry-After) when `max_queued` jobs already wait or run."""
+        with self._lock:
+            self._check_room()
+
+    def _check_room(self) -> None:
+        pending = sum(j.status in ("queued", "running") for j in self._jobs.values())
+        if pending >= self.max_queued:
+            raise ApiError(429, "TooManyRequests", f"{pending} add jobs are queued or running, this server's "
+                           f"limit; try again in {RETRY_AFTER} s (GET /api/jobs shows them)",
+                           {"Retry-After": str(RETRY_AFTER)})
+
     def submit(self, paths: Sequence[str], metadata: Optional[Dict[str, Any]] = None, manifest: Optional[str] = None,
                uploaded: Sequence[str] = (), refused: Sequence[str] = ()) -> Dict[str, Any]:
+        """Queue a job and return its state; ApiError 429 when the queue is full."""
         job = Job(uuid.uuid4().hex, list(paths), metadata, manifest, tuple(uploaded), tuple(refused))
         with self._lock:
+            self._check_room()
             self._jobs[job.id] = job
             finished = [j for j in self._jobs.values() if j.status in ("done", "failed")]
             for old in finished[: max(0, len(self._jobs) - KEEP)]:

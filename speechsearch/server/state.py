@@ -1,8 +1,13 @@
 """What the routes share: the library, the API key (and the signed audio links made from it),
-the roots that server-side paths must lie in, the upload folder, the jobs and the write lock."""
+the roots that server-side paths must lie in, the upload folder, the jobs and the write lock.
+
+Writes from requests (remove, metadata edits) run on one write thread of their own, not on the
+threadpool that answers reads: while an add job holds the write lock for a step, they wait
+there (at most WRITE_WAIT seconds, then 503) and searches go on."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -11,8 +16,9 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar, Union
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
@@ -22,7 +28,7 @@ from ..errors import InvalidInputError, NotIndexedError
 from ..library import Library
 from ..types import FileInfo
 from .errors import ApiError
-from .jobs import Jobs
+from .jobs import MAX_QUEUED_JOBS, RETRY_AFTER, Jobs
 from .media import AudioCache, wav_bytes
 
 __all__ = ["State", "is_loopback", "within"]
@@ -30,6 +36,9 @@ __all__ = ["State", "is_loopback", "within"]
 PathLike = Union[str, "os.PathLike[str]"]
 AUDIO_URL_TTL = 3600  # seconds a hit's signed audio_url stays valid
 MAX_SPAN_SECONDS = 1800.0  # longest audio span served in one response
+WRITE_WAIT = 300.0  # seconds a remove or metadata edit waits for a running add job's step, then 503
+MAX_WAITING_WRITES = 32  # write requests waiting at once; more are refused with 429
+T = TypeVar("T")
 
 
 def is_loopback(host: str) -> bool:
@@ -47,7 +56,7 @@ def within(path: str, root: str) -> bool:
 
 class State:
     def __init__(self, library: Library, api_key: Optional[str], roots: Sequence[PathLike],
-                 upload_dir: Optional[PathLike], max_upload_mb: float):
+                 upload_dir: Optional[PathLike], max_upload_mb: float, max_jobs: int = MAX_QUEUED_JOBS):
         self.library = library
         self.api_key = api_key
         self._sign_key = hashlib.sha256(b"speechsearch audio url\0" + api_key.encode()).digest() if api_key else b""
@@ -58,8 +67,40 @@ class State:
         self.upload_dir = Path(os.path.abspath(os.fspath(upload_dir or library.path / "uploads")))
         self.max_upload = int(max_upload_mb * 2**20)
         self.write_lock = threading.Lock()
-        self.jobs = Jobs(library, self.write_lock)
+        self.jobs = Jobs(library, self.write_lock, max_jobs)
         self.audio = AudioCache()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="speechsearch-write")
+        self._waiting_writes = 0  # touched on the event loop only
+
+    async def write(self, fn: Callable[[], T]) -> T:
+        """Run `fn` under the write lock on the write thread, not on the threadpool that answers
+        reads, and wait for it without holding a thread: a remove or metadata edit waits for a
+        running add job's step while searches go on. 429 when MAX_WAITING_WRITES already wait;
+        503 when the lock is not free within WRITE_WAIT seconds."""
+        if self._waiting_writes >= MAX_WAITING_WRITES:
+            raise ApiError(429, "TooManyRequests", f"{self._waiting_writes} changes to the index are already "
+                           f"waiting; try again in {RETRY_AFTER} s", {"Retry-After": str(RETRY_AFTER)})
+        self._waiting_writes += 1
+        try:
+            deadline = time.monotonic() + WRITE_WAIT
+            return await asyncio.wrap_future(self._writer.submit(self._locked, fn, deadline))
+        finally:
+            self._waiting_writes -= 1
+
+    def _locked(self, fn: Callable[[], T], deadline: float) -> T:
+        if not self.write_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ApiError(503, "ServiceUnavailable", f"the index stayed busy for {WRITE_WAIT:g} s (an add "
+                           f"job, GET /api/jobs, or other changes); try again in {RETRY_AFTER} s",
+                           {"Retry-After": str(RETRY_AFTER)})
+        try:
+            return fn()
+        finally:
+            self.write_lock.release()
+
+    def close(self) -> None:
+        """Stop the jobs and the write thread (see Jobs.close)."""
+        self.jobs.close()
+        self._writer.shutdown(wait=False, cancel_futures=True)
 
     # -- auth ---------------------------------------------------------------------------------
     def check_key(self, request: Request, key: Optional[str]) -> None:
@@ -76,7 +117,9 @@ class State:
         if not key:
             raise ApiError(401, "Unauthorized", "send the API key in the X-API-Key header",
                            {"WWW-Authenticate": 'APIKey header="X-API-Key"'})
-        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+        # header values arrive as latin-1 text: compare their bytes (compare_digest refuses
+        # non-ASCII str with a TypeError)
+        if not hmac.compare_digest(key.encode("latin-1", "replace"), self.api_key.encode()):
             raise ApiError(403, "Forbidden", "the X-API-Key header does not hold this server's key")
 
     def _signature(self, params: Sequence[Tuple[str, str]]) -> str:
@@ -85,10 +128,12 @@ class State:
     def signed_ok(self, request: Request) -> bool:
         """Whether the query carries a valid, unexpired signature over all its other parameters."""
         sig, exp = request.query_params.get("sig"), request.query_params.get("exp", "")
-        if not sig or not self.api_key or not exp.isdigit() or int(exp) < time.time():
+        # ASCII digits only ("²".isdigit() is true, int() of it fails; 5000 digits are too many)
+        if not sig or not self.api_key or not re.fullmatch(r"[0-9]{1,12}", exp) or int(exp) < time.time():
             return False
         params = [(k, v) for k, v in request.query_params.multi_items() if k != "sig"]
-        return hmac.compare_digest(sig, self._signature(params))
+        # as bytes: compare_digest raises TypeError on a non-ASCII str
+        return hmac.compare_digest(sig.encode("utf-8", "replace"), self._signature(params).encode())
 
     def audio_url(self, request: Request, path: str, start: float, end: float) -> str:
         """A link that plays ``[start, end]`` of `path`; signed (an hour) when the server has a key,
