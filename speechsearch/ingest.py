@@ -817,6 +817,8 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     """Index every audio file under `paths`. `progress` is a tqdm-like bar counted in seconds of
     audio (``total``, ``update``, ``set_postfix_str``), or None. `manifest` maps absolute paths
     to per-file metadata, laid over `metadata`; a ``channels`` entry in either labels channels.
+    With `metadata` None (not given), a file the index holds keeps its metadata, the manifest's
+    row laid over it; a dict (even empty) replaces it.
     `processor` replaces :func:`process_files` (same arguments, same ``(file, result)`` pairs,
     in any order): :mod:`speechsearch.distributed` runs the files on Ray workers with it."""
     t0 = time.perf_counter()
@@ -835,11 +837,13 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
     for f in files:
         key = stored_path(f)  # what the catalogue, the store and the report name it by
         try:
-            row = dict(base, **rows.get(f, rows.get(key, {})))
+            known = catalog.get_file(key)
+            # without `metadata`, a file indexed before keeps its metadata (a manifest row on top)
+            kept = base if metadata is not None or known is None else known.metadata
+            row = dict(kept, **rows.get(f, rows.get(key, {})))
             channels = parse_channels(row.pop("channels", None), f"{key}: channels") or base_channels
             meta = check_metadata(row)
             h = file_hash(f)
-            known = catalog.get_file(key)
             if known is not None and known.status == "ready" and known.hash == h:
                 reason = "unchanged"
                 if meta and meta != known.metadata:

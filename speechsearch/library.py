@@ -270,9 +270,10 @@ class Library:
         """Index a file, a folder (recursively) or a list of them.
 
         Files already indexed with the same content are skipped; changed files are indexed again
-        and their old windows replaced. Bad files do not stop the batch: they are listed in
-        ``report.failed`` with the reason. `metadata` is attached to every window of every file
-        added by this call and returned on hits. `manifest` is a CSV or JSONL file with a ``path``
+        and their old windows replaced. Bad files do not stop the
+        batch: they are listed in ``report.failed`` with the reason. `metadata` is attached to every
+        window of every file added by this call and returned on hits; without it, a file indexed
+        before keeps the metadata it had. `manifest` is a CSV or JSONL file with a ``path``
         column and per-file fields (call_id, agent, started_at, channels, ...) laid over `metadata`.
         A ``channels`` entry (``"agent,customer"``) labels the channels of that file.
         `processor` runs the files elsewhere (see :func:`speechsearch.distributed.ingest`).
@@ -290,7 +291,7 @@ class Library:
             raise InvalidInputError("add() needs at least one file or folder")
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError(f"metadata must be a dict, got {type(metadata).__name__}")
-        meta = dict(metadata or {})
+        meta = dict(metadata) if metadata is not None else None  # None: re-added files keep theirs
         rows = None
         if manifest is not None:
             from .filters import read_manifest

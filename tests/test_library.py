@@ -49,6 +49,25 @@ def test_metadata_is_returned_on_hits_and_can_change(lib, tmp_path):
     assert lib.files()[0].metadata == {"agent": "B7"}
 
 
+def test_a_changed_file_re_added_keeps_its_metadata(lib, tmp_path):
+    f = tmp_path / "call.mp3"
+    shutil.copy(CALL_FILES["refund"], f)
+    meta = {"agent": "A12", "started_at": "2026-01-05T10:00:00Z", "priority": 2}
+    lib.add(f, metadata=meta)
+    shutil.copy(CALL_FILES["cancel_subscription"], f)  # new content, re-added without metadata=
+    report = lib.add(f)
+    assert len(report.added) == 1 and report.ok
+    assert lib.file(f).metadata == meta
+    hit = lib.search("moving abroad for a new job", k=1, where={"agent": "A12"})[0]
+    assert "Portugal" in hit.text and hit.metadata == meta
+    assert lib.search("moving abroad", where={"started_at": {"$gte": "2026-01-05"}})
+    assert not any("charged twice" in h.text for h in lib.search("charged twice for the same order"))
+    shutil.copy(CALL_FILES["refund"], f)  # metadata= given: it replaces what the file had
+    lib.add(f, metadata={"agent": "B7"})
+    assert lib.file(f).metadata == {"agent": "B7"}
+    assert lib.search("charged twice for the same order", k=1)[0].metadata == {"agent": "B7"}
+
+
 @pytest.mark.parametrize("bad", [{"path": "x"}, {"start": 1}, {"k": [1, 2]}, {"": 1}, "agent=A1"])
 def test_bad_metadata_is_a_clear_error(lib, bad):
     with pytest.raises(InvalidInputError):
