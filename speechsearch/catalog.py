@@ -1,10 +1,12 @@
 """The index's catalogue (SQLite, inside the index directory): which models built the index,
 which files it holds with their content hash and status, and every window's text and times.
 
-A file is written in two steps. ``begin_file`` marks it ``indexing`` before any vector is
-stored; ``finish_file`` writes its windows and marks it ``ready`` in one transaction. A process
-killed in between leaves the file ``indexing``: searches ignore it and the next ``add`` redoes it,
-replacing whatever vectors were stored under its deterministic ids.
+A file is written in two steps. ``register_file`` marks a new file ``indexing`` before any
+vector is stored; ``finish_file`` writes its windows and marks it ``ready`` in one transaction. A
+process killed in between leaves a new file ``indexing``: searches ignore it and the next ``add``
+redoes it, replacing whatever vectors were stored under its deterministic ids. A file the index
+already holds stays ``ready`` with its old windows until ``finish_file`` switches it (ingest.py
+``commit_file``): a failed re-add never costs the good copy.
 """
 
 from __future__ import annotations
@@ -153,6 +155,13 @@ class Catalog:
                 "ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, status='indexing', segments=0",
                 (path, hash, _now()))
 
+    def register_file(self, path: str, hash: str) -> None:
+        """Mark `path` ``indexing`` when the catalogue does not hold it yet; a file it holds stays
+        as it is, and searchable, until `finish_file` switches it to its new windows."""
+        with self._lock:
+            self._db.execute("INSERT INTO files(path, hash, status, added_at) VALUES (?, ?, 'indexing', ?) "
+                             "ON CONFLICT(path) DO NOTHING", (path, hash, _now()))
+
     def finish_file(self, path: str, hash: str, *, duration: float, ids: Sequence[str],
                     windows: Sequence[Window], language: Optional[str], models: Dict[str, str],
                     metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict],
@@ -165,12 +174,15 @@ class Catalog:
                 [(i, path, w.start, w.end, w.text, w.channel, w.speaker) for i, w in zip(ids, windows)])
             lexical.store_codes(self._db, [(i, w.text) for i, w in zip(ids, windows)])
             self._db.execute(
-                "UPDATE files SET hash=?, status='ready', duration=?, segments=?, added_at=?, "
-                "language=?, models=?, metadata=?, warnings=?, transcript=?, acoustic=?, redactions=? "
-                "WHERE path=?",
-                (hash, duration, len(windows), _now(), language, json.dumps(models),
+                "INSERT INTO files(path, hash, status, duration, segments, added_at, language, models, metadata, "
+                "warnings, transcript, acoustic, redactions) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, status='ready', duration=excluded.duration, "
+                "segments=excluded.segments, added_at=excluded.added_at, language=excluded.language, "
+                "models=excluded.models, metadata=excluded.metadata, warnings=excluded.warnings, "
+                "transcript=excluded.transcript, acoustic=excluded.acoustic, redactions=excluded.redactions",
+                (path, hash, duration, len(windows), _now(), language, json.dumps(models),
                  json.dumps(metadata), json.dumps(list(warnings)), json.dumps(transcript), int(acoustic),
-                 json.dumps([list(r) for r in redactions]), path))
+                 json.dumps([list(r) for r in redactions])))
 
     def window_rows(self, path: str) -> List[tuple]:
         """(id, start, end, channel, speaker) of each window of `path`, in time order."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import math
 import os
 import queue
 import sys
@@ -108,11 +109,19 @@ def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
             raise InvalidInputError(f"metadata key {k!r} must be a non-empty string not starting with '$'")
         if k in RESERVED_KEYS:
             raise InvalidInputError(f"metadata key {k!r} is reserved; reserved keys: {sorted(RESERVED_KEYS)}")
+        if k.endswith(ISO_SUFFIX):
+            raise InvalidInputError(f"metadata key {k!r}: the suffix {ISO_SUFFIX!r} is reserved for stored "
+                                    "dates; rename the field")
         if v is None:
             continue
         if not isinstance(v, (str, int, float, bool)):
             raise InvalidInputError(f"metadata value for {k!r} must be a string, number or bool, "
                                     f"got {type(v).__name__}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InvalidInputError(f"metadata value for {k!r} must be a finite number, got {v!r}")
+        if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+            raise InvalidInputError(f"metadata value for {k!r} is too large for the store (64-bit "
+                                    "integers); give it as a string")
         out[k] = v
     return out
 
@@ -581,13 +590,15 @@ def _to_file_time(seg: Segment, chunk: Any, channel: int = 0, speaker: Optional[
 
 
 def store_units(acoustic_store: ChromaStore, path: str, hash: str, ids: List[str],
-                units: List[Tuple[float, float, int]], vectors: np.ndarray, windows: List[Window]) -> None:
-    """Write per-sentence (acoustic or voice) vectors, each keyed to the window it falls in."""
+                units: List[Tuple[float, float, int]], vectors: np.ndarray, windows: List[Window]) -> List[str]:
+    """Write per-sentence (acoustic or voice) vectors, each keyed to the window it falls in;
+    returns their ids."""
     keep = [n for n, u in enumerate(units) if u[2] >= 0]
     rows = [(f"{ids[units[n][2]]}-a{n:04d}", {"path": path, "file_hash": hash, "start": float(units[n][0]),
              "end": float(units[n][1]), "channel": windows[units[n][2]].channel, "window_id": ids[units[n][2]]})
             for n in keep]
     acoustic_store.upsert([r[0] for r in rows], vectors[keep], [""] * len(rows), [r[1] for r in rows])
+    return [r[0] for r in rows]
 
 
 def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, pipeline: Pipeline) -> None:
@@ -680,42 +691,72 @@ def reembed(catalog: Catalog, target: ChromaStore, embedder: TextEmbedder, model
 
 
 def store_contexts(context_store: ChromaStore, path: str, hash: str, contexts: List[Window], vectors: np.ndarray,
-                   stored: Dict[str, Any], models: Dict[str, str], language: Optional[str]) -> None:
-    """Write a file's context units; they carry the same metadata as its windows (for filters)."""
+                   stored: Dict[str, Any], models: Dict[str, str], language: Optional[str]) -> List[str]:
+    """Write a file's context units; they carry the same metadata as its windows (for filters).
+    Returns their ids."""
     metas = [window_metadata(stored, path, hash, c, models, language) for c in contexts]
-    context_store.upsert(window_ids(path, hash, len(contexts), "c"), vectors, [c.text for c in contexts], metas)
+    ids = window_ids(path, hash, len(contexts), "c")
+    context_store.upsert(ids, vectors, [c.text for c in contexts], metas)
+    return ids
 
 
 def commit_file(catalog: Catalog, store: ChromaStore, path: str, hash: str, processed: Processed,
                 metadata: Dict[str, Any], models: Dict[str, str],
                 acoustic_store: Optional[ChromaStore] = None, voice_store: Optional[ChromaStore] = None,
                 context_store: Optional[ChromaStore] = None) -> None:
-    """Replace whatever the index holds for `path` with `processed`."""
-    catalog.begin_file(path, hash)
-    for s in (store, acoustic_store, voice_store, context_store):
-        if s is not None:
-            s.delete_path(path)
+    """Replace whatever the index holds for `path` with `processed`, never losing the old copy
+    before the new one is ready. The metadata is checked before anything is written; the new rows
+    go in beside the old ones (their ids carry the content hash, and searches serve only rows of
+    the hash the catalogue names); the catalogue switches to them in one transaction; only then
+    are the old rows deleted. A failure before the switch leaves the file as it was, searchable."""
+    types = merge_field_types(field_types(catalog), field_types_of(metadata))
+    stored = encode_metadata(metadata, types)  # a bad value fails here, before any write
+    stores = [s for s in (store, context_store, acoustic_store, voice_store) if s is not None]
+    old = {s: set(s.ids_where({"path": path})) for s in stores}
+    catalog.register_file(path, hash)
     ids = window_ids(path, hash, len(processed.windows))
-    stored = encode_metadata(metadata, record_field_types(catalog, metadata))
-    metas = [window_metadata(stored, path, hash, w, models, processed.language) for w in processed.windows]
-    store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
-    if context_store is not None and processed.contexts and processed.context_vectors is not None:
-        store_contexts(context_store, path, hash, processed.contexts, processed.context_vectors, stored, models,
-                       processed.language)
-    if acoustic_store is not None and processed.unit_vectors is not None:
-        store_units(acoustic_store, path, hash, ids, processed.units, processed.unit_vectors, processed.windows)
-    if voice_store is not None and processed.voice_vectors is not None:
-        store_units(voice_store, path, hash, ids, processed.units, processed.voice_vectors, processed.windows)
+    new: Dict[ChromaStore, List[str]] = {}
+    try:
+        metas = [window_metadata(stored, path, hash, w, models, processed.language) for w in processed.windows]
+        store.upsert(ids, processed.vectors, [w.text for w in processed.windows], metas)
+        new[store] = ids
+        if context_store is not None and processed.contexts and processed.context_vectors is not None:
+            new[context_store] = store_contexts(context_store, path, hash, processed.contexts,
+                                                processed.context_vectors, stored, models, processed.language)
+        if acoustic_store is not None and processed.unit_vectors is not None:
+            new[acoustic_store] = store_units(acoustic_store, path, hash, ids, processed.units,
+                                              processed.unit_vectors, processed.windows)
+        if voice_store is not None and processed.voice_vectors is not None:
+            new[voice_store] = store_units(voice_store, path, hash, ids, processed.units, processed.voice_vectors,
+                                           processed.windows)
+    except BaseException:
+        _forget(new, old)
+        raise
     transcript = [{"start": round(s.start, 3), "end": round(s.end, 3), "text": s.text,
                    "channel": s.channel, "speaker": s.speaker, "language": processed.language,
                    "words": [[round(w.start, 3), round(w.end, 3), w.text, round(w.probability, 3)]
                              for w in s.words]} for s in processed.segments]
+    if types != field_types(catalog):
+        catalog.set_meta({"fields": json.dumps(types, sort_keys=True)})
     catalog.finish_file(path, hash, duration=processed.duration, ids=ids, windows=processed.windows,
                         language=processed.language, models=models, metadata=metadata,
                         warnings=processed.warnings, transcript=transcript,
-                        acoustic="acoustic_model" in models,
+                        acoustic="acoustic_model" in models and acoustic_store is not None,
                         redactions=[(round(r.start, 3), round(r.end, 3), r.kind, r.channel)
                                     for r in processed.redactions])
+    for s, before in old.items():  # the switch is done: the old rows go
+        s.delete_ids(sorted(before - set(new.get(s, ()))))
+
+
+def _forget(new: Dict[ChromaStore, List[str]], old: Dict[ChromaStore, set]) -> None:
+    """After a failed commit, delete the new rows written so far (never one that was there before:
+    a file indexed again with the same content rewrites its own ids). Best effort: rows left
+    behind carry a hash the catalogue does not name, so searches never serve them."""
+    for s, written in new.items():
+        try:
+            s.delete_ids(sorted(set(written) - old.get(s, set())))
+        except Exception as e:
+            logger.debug("could not delete the rows of a failed commit from %s: %s", s.name, e)
 
 
 def field_types(catalog: Catalog) -> Dict[str, str]:
@@ -739,7 +780,9 @@ def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: D
     if known is None:
         raise InvalidInputError(f"{path}: not in the index")
     rows = catalog.window_rows(path)
-    stored = encode_metadata(metadata, record_field_types(catalog, metadata))
+    types = merge_field_types(field_types(catalog), field_types_of(metadata))
+    stored = encode_metadata(metadata, types)  # a bad value fails here, before any write
+    record_field_types(catalog, metadata)
     dropped = {k: None for old in known.metadata if old not in metadata  # None deletes a key in Chroma
                for k in (old, old + ISO_SUFFIX)}
     models = dict(known.models, text_model=catalog.get_meta("text_model") or known.models.get("text_model", ""))

@@ -270,7 +270,7 @@ class Library:
         """Index a file, a folder (recursively) or a list of them.
 
         Files already indexed with the same content are skipped; changed files are indexed again
-        and their old windows replaced. Bad files do not stop the
+        and their old windows replaced once the new ones are stored. Bad files do not stop the
         batch: they are listed in ``report.failed`` with the reason. `metadata` is attached to every
         window of every file added by this call and returned on hits; without it, a file indexed
         before keeps the metadata it had. `manifest` is a CSV or JSONL file with a ``path``

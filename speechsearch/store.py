@@ -29,6 +29,7 @@ import numpy as np
 
 from ._log import logger
 from .errors import InvalidInputError, SpeechSearchError, StoreError
+from .filters import RESERVED_KEYS
 from .lock import StoreLock
 
 __all__ = ["ChromaStore", "ChromaServer", "StoredHit", "HNSW", "RESERVED_KEYS", "ENV_CHROMA_URL",
@@ -38,9 +39,6 @@ ENV_CHROMA_URL = "SPEECHSEARCH_CHROMA_URL"
 ENV_CHROMA_TOKEN = "SPEECHSEARCH_CHROMA_TOKEN"  # sent as X-Chroma-Token to a server that wants one
 EMBEDDED = "embedded"  # what the catalogue records as `store_url` for an embedded store
 
-# Metadata keys the library writes on every row; user metadata may not use them.
-RESERVED_KEYS = frozenset({"path", "file_hash", "start", "end", "channel", "asr_model", "text_model",
-                           "window_id", "language", "speaker"})
 
 # Chroma's defaults gave ~0.83 recall@10 on random 384-d vectors here; these gave ~0.998
 # (shared/PERF-NOTES.md). benchmarks/query.py measures recall and latency on our vectors.
@@ -323,6 +321,18 @@ class ChromaStore:
     def delete_path(self, path: str) -> None:
         with self._use(write=True) as col:
             col.delete(where={"path": path})
+
+    def ids_where(self, where: Dict[str, Any]) -> List[str]:
+        """The ids of every row matching `where` (nothing else is read)."""
+        with self._use() as col:
+            return list(col.get(where=where, include=[])["ids"])
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        """Delete the rows `ids` (ids that are not there are ignored)."""
+        ids = list(ids)
+        for i in range(0, len(ids), 5000):
+            with self._use(write=True) as col:
+                col.delete(ids=ids[i:i + 5000])
 
     def count(self) -> int:
         with self._use() as col:
