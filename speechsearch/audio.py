@@ -20,6 +20,7 @@ from typing import Any, Iterator, List, Optional
 import numpy as np
 
 from ._log import logger
+from .options import SAMPLE_RATE, VadOptions
 from .errors import (
     AudioError,
     AudioNotFoundError,
@@ -40,7 +41,6 @@ __all__ = [
     "check_readable",
 ]
 
-SAMPLE_RATE = 16000
 DECODERS = ("auto", "ffmpeg", "pyav")
 AUDIO_EXTENSIONS = frozenset(
     ".wav .wave .mp3 .flac .ogg .oga .opus .m4a .mp4 .aac .webm .mka .wma .aif .aiff .amr .3gp .caf"
@@ -356,8 +356,7 @@ def load_clip(clip: object, sample_rate: Optional[int] = None, decoder: str = "a
     if seconds < MIN_CLIP_SECONDS:
         raise InvalidInputError(f"{name}: the clip lasts {seconds:.2f} s; query clips need at least "
                                 f"{MIN_CLIP_SECONDS} s of speech")
-    from .options import VadOptions
-    from .segment import speech_regions
+    from .segment import speech_regions  # segment.py needs nothing from here: no import circle
 
     if float(np.abs(audio).max()) < 1e-4 or not speech_regions(audio, VadOptions(min_speech_ms=100)):
         raise InvalidInputError(f"{name}: no speech found in the clip; query-by-example needs a clip "

@@ -25,7 +25,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from .errors import InvalidInputError
-from .store import RESERVED_KEYS
+
+# Metadata keys the library writes on every row; user metadata may not use them.
+RESERVED_KEYS = frozenset({"path", "file_hash", "start", "end", "channel", "asr_model", "text_model",
+                           "window_id", "language", "speaker"})
 
 __all__ = ["read_manifest", "field_types_of", "merge_field_types", "encode_metadata",
            "decode_metadata", "build_where", "ISO_SUFFIX", "OPERATORS", "MAX_WHERE_DEPTH", "MAX_WHERE_VALUES"]

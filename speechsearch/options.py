@@ -15,6 +15,8 @@ __all__ = ["TranscribeOptions", "VadOptions", "WindowOptions", "coerce"]
 
 T = TypeVar("T")
 
+SAMPLE_RATE = 16000  # every stage works on 16 kHz mono float32 (what Whisper and the VAD expect)
+
 
 @dataclass(frozen=True)
 class TranscribeOptions:

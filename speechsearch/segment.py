@@ -15,8 +15,7 @@ from typing import Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .options import VadOptions
+from .options import SAMPLE_RATE, VadOptions
 
 __all__ = ["SpeechChunk", "iter_speech", "level_for_vad", "speech_regions"]
 
