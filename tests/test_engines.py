@@ -26,10 +26,16 @@ from speechsearch.transcribe import (
 from speechsearch.transcribe.convert import convert_ct2, read_ct2
 from speechsearch.types import Segment, Word
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from ingest import edits, words  # noqa: E402  (the benchmark's WER normalisation)
+from _text import cer
 
 REFERENCE = (DATA / "librivox-short.txt").read_text()
+# How far a correct decoder's text of the 5 s LibriVox clip may be from the reference, as a
+# character error rate of normalised text (tests/_text.py). Whisper's int8 kernels differ between
+# CPU families: tiny.en writes the clip exactly here (0.0), "old-sposed" for "ill-disposed" and a
+# few other slips on an AMD EPYC (WER 0.29, 4 of 14 words). Losing the last third of the clip
+# costs 0.28 and unrelated text ("Thank you for watching.") 0.87, so 0.25 still catches a broken
+# engine, a dropped chunk or misplaced audio.
+MAX_CER = 0.25
 
 
 @pytest.fixture(scope="module", params=sorted(ENGINES))
@@ -40,10 +46,6 @@ def engine(request):
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     return decode(str(LIBRIVOX))
-
-
-def _wer(text: str) -> float:
-    return edits(words(REFERENCE), words(text)) / len(words(REFERENCE))
 
 
 def _check_structure(segments, length_s: float) -> None:
@@ -64,7 +66,8 @@ def test_contract_one_chunk(engine, speech):
     segments, language = engine.transcribe(speech)
     _check_structure(segments, len(speech) / 16000)
     assert language == "en"
-    assert _wer(" ".join(s.text for s in segments)) <= 0.2
+    text = " ".join(s.text for s in segments)
+    assert cer(REFERENCE, text) <= MAX_CER, text
 
 
 def test_contract_batch_times_each_chunk_from_its_own_start(engine, speech):
@@ -77,7 +80,9 @@ def test_contract_batch_times_each_chunk_from_its_own_start(engine, speech):
     _check_structure(late, len(shifted) / 16000)
     assert quiet == []
     assert late[0].words[0].start == pytest.approx(plain[0].words[0].start + 3.0, abs=0.5)
-    assert _wer(" ".join(s.text for s in late)) <= 0.2
+    for segments in (plain, late):
+        text = " ".join(s.text for s in segments)
+        assert cer(REFERENCE, text) <= MAX_CER, text
 
 
 def test_batched_decoding_does_not_drop_a_turn(tmp_path):
@@ -101,10 +106,15 @@ def test_batched_decoding_does_not_drop_a_turn(tmp_path):
 
 
 def test_engines_agree_on_real_speech(speech):
+    """The same weights through either engine give about the same text. Not the same text:
+    faster-whisper runs them in int8 (CTranslate2), openai-whisper in float32 (torch), and the
+    int8 text itself depends on the CPU (4 of 13 words differed between the engines on an AMD
+    EPYC, none here), so the engines are compared like either engine with the reference."""
     texts = {name: " ".join(s.text for s in get_transcriber(name, "tiny.en").transcribe(speech)[0])
-             for name in ENGINES}
-    a, b = (words(t) for t in texts.values())
-    assert edits(a, b) / len(a) <= 0.2, texts
+             for name in sorted(ENGINES)}
+    a, b = texts.values()
+    assert cer(a, b) <= MAX_CER, texts
+    assert all(cer(REFERENCE, t) <= MAX_CER for t in texts.values()), texts
 
 
 def test_converter_matches_the_ctranslate2_weights(tmp_path):
@@ -128,7 +138,7 @@ def test_converter_matches_the_ctranslate2_weights(tmp_path):
     model = whisper.load_model(str(out), device="cpu")
     assert set(model.state_dict()) - set(sd) == set()  # every parameter was provided
     text = model.transcribe(str(LIBRIVOX), fp16=False, language="en")["text"]
-    assert _wer(text) <= 0.2
+    assert cer(REFERENCE, text) <= MAX_CER, text
 
 
 def test_converter_bad_inputs(tmp_path):
