@@ -168,10 +168,29 @@ class _Damaged(Exception):
     pass
 
 
-def _iter_ffmpeg(path: str, block: int, channel: Optional[int] = None) -> Iterator[np.ndarray]:
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error"]
+
+
+def ffmpeg_decode(path: str, channel: Optional[int] = None, start: Optional[float] = None,
+                  duration: Optional[float] = None) -> List[str]:
+    """The ffmpeg command that decodes `path` (from `start`, for `duration` seconds) to 16 kHz
+    16-bit PCM on stdout: all channels mixed, or only `channel`."""
     mono = ["-ac", "1"] if channel is None else ["-af", f"pan=mono|c0=c{int(channel)}"]
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-           "-vn", *mono, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+    span = ([] if start is None else ["-ss", f"{start:.3f}"]) + ([] if duration is None else ["-t", f"{duration:.3f}"])
+    return [*FFMPEG, *span, "-i", str(path), "-vn", *mono, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
+
+
+def run_ffmpeg(cmd: List[str], input: Optional[bytes] = None) -> "subprocess.CompletedProcess[bytes]":
+    """Run one ffmpeg command to the end, output and errors captured."""
+    try:
+        return subprocess.run(cmd, input=input, capture_output=True, stdin=None if input is not None
+                              else subprocess.DEVNULL)
+    except FileNotFoundError:  # not installed, or raced away from PATH
+        raise MissingToolError(_FFMPEG_HINT) from None
+
+
+def _iter_ffmpeg(path: str, block: int, channel: Optional[int] = None) -> Iterator[np.ndarray]:
+    cmd = ffmpeg_decode(path, channel)
     with tempfile.TemporaryFile() as err:
         try:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)

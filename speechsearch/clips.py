@@ -7,16 +7,16 @@ ffmpeg, PyAV decodes up to it.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
-import subprocess
 import wave
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, check_readable, iter_blocks
+from .audio import FFMPEG, SAMPLE_RATE, check_readable, ffmpeg_decode, iter_blocks, run_ffmpeg
 from .errors import AudioError, InvalidInputError, MissingToolError
 
 __all__ = ["read_span", "bleep", "write_audio"]
@@ -32,10 +32,7 @@ def read_span(path: str, start: float, end: float, channel: Optional[int] = None
     check_readable(path)
     start = max(0.0, start)
     if shutil.which("ffmpeg"):
-        mono = ["-ac", "1"] if channel is None else ["-af", f"pan=mono|c0=c{int(channel)}"]
-        cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-ss", f"{start:.3f}",
-               "-t", f"{end - start:.3f}", "-i", path, "-vn", *mono, "-ar", str(SAMPLE_RATE), "-f", "s16le", "-"]
-        out = subprocess.run(cmd, capture_output=True)
+        out = run_ffmpeg(ffmpeg_decode(path, channel, start, end - start))
         if out.returncode != 0:
             raise AudioError(path, f"could not cut {start:.1f}-{end:.1f} s from the file "
                              f"({out.stderr.decode('utf-8', 'replace').strip()[-200:]})")
@@ -64,24 +61,35 @@ def bleep(audio: np.ndarray, spans: Iterable[Tuple[float, float]], offset: float
     return out
 
 
+def pcm16(audio: np.ndarray) -> bytes:
+    """Mono float audio as 16-bit little-endian PCM samples."""
+    return (np.clip(np.asarray(audio, np.float32), -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """Mono float audio as a 16-bit PCM WAV file, in memory (the one WAV writer)."""
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm16(audio))
+    return buf.getvalue()
+
+
 def write_audio(path: Union[str, os.PathLike], audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Save mono float audio; the extension picks the format (.wav natively; mp3, ogg, flac,
     m4a... through ffmpeg)."""
     out = Path(path).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
-    pcm = (np.clip(np.asarray(audio, np.float32), -1, 1) * 32767).astype("<i2").tobytes()
     if out.suffix.lower() == ".wav":
-        with wave.open(str(out), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm)
+        out.write_bytes(wav_bytes(audio, sample_rate))
         return out
+    pcm = pcm16(audio)
     if not shutil.which("ffmpeg"):
         raise MissingToolError(f"writing {out.suffix} needs ffmpeg (apt-get install ffmpeg); "
                                "or save as .wav")
-    r = subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", "-f", "s16le", "-ar", str(sample_rate),
-                        "-ac", "1", "-i", "-", str(out)], input=pcm, capture_output=True)
+    r = run_ffmpeg([*FFMPEG, "-y", "-f", "s16le", "-ar", str(sample_rate), "-ac", "1", "-i", "-", str(out)], input=pcm)
     if r.returncode != 0:
         raise InvalidInputError(f"{out}: ffmpeg could not write this format "
                                 f"({r.stderr.decode('utf-8', 'replace').strip()[-200:]}); try .wav or .mp3")

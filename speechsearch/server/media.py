@@ -3,16 +3,12 @@ browser's ``<audio>`` element can seek."""
 
 from __future__ import annotations
 
-import io
 import re
 import threading
-import wave
 from collections import OrderedDict
 from typing import Optional, Tuple
 
-import numpy as np
-
-from ..audio import SAMPLE_RATE
+from ..clips import wav_bytes
 from .errors import ApiError
 
 __all__ = ["AudioCache", "wav_bytes", "byte_range"]
@@ -42,17 +38,6 @@ class AudioCache:
             while self._size > self._max and len(self._items) > 1:
                 _, old = self._items.popitem(last=False)
                 self._size -= len(old)
-
-
-def wav_bytes(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Mono float audio as a 16-bit PCM WAV file, in memory."""
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sample_rate)
-        w.writeframes((np.clip(np.asarray(audio, np.float32), -1, 1) * 32767).astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def byte_range(header: Optional[str], size: int) -> Optional[Tuple[int, int]]:
