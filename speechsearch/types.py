@@ -70,7 +70,7 @@ class Hit:
     scores: Dict[str, float] = field(default_factory=dict)
     language: Optional[str] = None  # the file's language, where it was detected or set
     speaker: Optional[str] = None  # who spoke: a channel's role, or S1, S2... from diarization
-    redactions: Tuple[Tuple[float, float], ...] = ()  # redacted word spans (file time) near the hit
+    redactions: Tuple[Tuple[float, float], ...] = ()  # redacted word spans (file time) of the whole file
 
     @property
     def duration(self) -> float:
