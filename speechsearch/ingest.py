@@ -603,40 +603,62 @@ def store_units(acoustic_store: ChromaStore, path: str, hash: str, ids: List[str
 
 def backfill_acoustic(catalog: Catalog, acoustic_store: ChromaStore, path: str, pipeline: Pipeline) -> None:
     """Add acoustic vectors to an indexed file from its stored transcript, decoding the audio
-    once more (streamed) to cut each sentence out of it."""
+    once more (streamed) to cut each sentence out of it. As in indexing, a file whose channels
+    were transcribed one by one has each sentence cut from its own channel and keyed to a
+    window of that channel; a mono or mixed-down file uses the mix."""
     known = catalog.get_file(path)
     if known is None:
         raise InvalidInputError(f"{path}: not in the index")
     audio = os_path(path)
     if not os.path.exists(audio) or file_hash(audio) != known.hash:
         raise AudioError(path, "the file is missing or changed since it was indexed; add it again")
-    segs = [Segment(s["start"], s["end"], s["text"], tuple(Word(*w) for w in s["words"]))
-            for s in catalog.transcript(path)]
-    sents = sentences(segs, pipeline.windows)
+    segments = _record_segments({"segments": catalog.transcript(path)}, path)
     rows = catalog.window_rows(path)
     windows = [Window(start, end, "", channel, speaker) for _, start, end, channel, speaker in rows]
-    spans, clips = [], []
+    mixed = not windows or any(w.channel == -1 for w in windows) or probe(audio).channels < 2
+    streams: List[Optional[int]] = [None] if mixed else sorted({s.channel for s in segments})
+    units: List[Tuple[float, float, int]] = []
+    clips: List[np.ndarray] = []
+    for channel in streams:
+        part = segments if channel is None else [s for s in segments if s.channel == channel]
+        for (a, b), clip in _sentence_audio(audio, sentences(part, pipeline.windows), pipeline.decoder, channel):
+            units.append((a, b, _best_window(a, b, windows, channel)))
+            clips.append(clip)
+    old = set(acoustic_store.ids_where({"path": path}))
+    new: List[str] = []
+    if clips:
+        vectors = pipeline.acoustic.embed_many(clips)
+        new = store_units(acoustic_store, path, known.hash, [r[0] for r in rows], units, vectors, windows)
+    acoustic_store.delete_ids(sorted(old - set(new)))
+    catalog.set_acoustic(path)
+
+
+def _sentence_audio(path: str, sents: List[Any], decoder: str, channel: Optional[int]
+                    ) -> Iterator[Tuple[Tuple[float, float], np.ndarray]]:
+    """((start, end), audio) of each sentence (in time order), from one streamed decode of the
+    file's mix or of one `channel`; sentences under 1 s are widened to 1 s."""
+    sents = sorted(sents, key=lambda s: s.start)
     buffer, offset, i = np.zeros(0, np.float32), 0, 0
-    for block in iter_blocks(audio, 30.0, pipeline.decoder):
+
+    def cut(sent: Any) -> np.ndarray:
+        a, b = int(sent.start * SAMPLE_RATE) - offset, int(sent.end * SAMPLE_RATE) - offset
+        if b - a < MIN_UNIT_SAMPLES:
+            mid = (a + b) // 2
+            a, b = mid - MIN_UNIT_SAMPLES // 2, mid + MIN_UNIT_SAMPLES // 2
+        return buffer[max(0, a):max(0, b)]
+
+    for block in iter_blocks(path, 30.0, decoder, None, channel):
         buffer = np.concatenate([buffer, block])
-        while i < len(sents) and int(sents[i].end * SAMPLE_RATE) <= offset + len(buffer):
-            a = int(sents[i].start * SAMPLE_RATE) - offset
-            b = int(sents[i].end * SAMPLE_RATE) - offset
-            if b - a < MIN_UNIT_SAMPLES:
-                mid = (a + b) // 2
-                a, b = mid - MIN_UNIT_SAMPLES // 2, mid + MIN_UNIT_SAMPLES // 2
-            clips.append(buffer[max(0, a):max(0, b)])
-            spans.append((sents[i].start, sents[i].end))
+        while i < len(sents) and int(sents[i].end * SAMPLE_RATE) + MIN_UNIT_SAMPLES // 2 <= offset + len(buffer):
+            yield (sents[i].start, sents[i].end), cut(sents[i])
             i += 1
         keep = int(sents[i].start * SAMPLE_RATE) - offset - SAMPLE_RATE if i < len(sents) else len(buffer)
         keep = min(max(keep, 0), len(buffer))
         buffer, offset = buffer[keep:], offset + keep
-    if clips:
-        vectors = pipeline.acoustic.embed_many(clips)
-        units = [(a, b, _best_window(a, b, windows)) for a, b in spans]
-        acoustic_store.delete_path(path)
-        store_units(acoustic_store, path, known.hash, [r[0] for r in rows], units, vectors, windows)
-    catalog.set_acoustic(path)
+    for sent in sents[i:]:  # the last sentences, at the very end of the audio
+        clip = cut(sent)
+        if len(clip):
+            yield (sent.start, sent.end), clip
 
 
 def window_ids(path: str, hash: str, n: int, kind: str = "") -> List[str]:
@@ -978,9 +1000,12 @@ def _record_segments(rec: Dict[str, Any], where: str) -> List[Segment]:
 
 
 def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: ChromaStore, pipeline: Pipeline,
-                   context_store: Optional[ChromaStore] = None) -> AddReport:
+                   context_store: Optional[ChromaStore] = None, acoustic_store: Optional[ChromaStore] = None,
+                   voice_store: Optional[ChromaStore] = None) -> AddReport:
     """Index transcripts exported by `export_records` (``(where, json line)`` pairs) without
-    transcribing: windows and text vectors are built here. Bad lines are reported, not fatal."""
+    transcribing: windows and text vectors are built here. Bad lines are reported, not fatal.
+    A file the index holds is replaced: its acoustic and voice vectors, made for its old
+    windows, are deleted with them (`backfill_acoustic` makes acoustic ones again)."""
     t0 = time.perf_counter()
     report = AddReport()
     for where, line in lines:
@@ -1012,10 +1037,18 @@ def import_records(lines: Iterable[Tuple[str, str]], catalog: Catalog, store: Ch
             recorded = rec.get("models") or {}
             models = {k: v for k, v in pipeline.models.items() if k not in ("acoustic_model", "voice_model")}
             models.update({k: recorded[k] for k in ("asr_engine", "asr_model") if k in recorded})
+            if acoustic_store is not None and acoustic_store.ids_where({"path": path}):
+                warnings.append("its acoustic vectors were made for the old transcript and are deleted; "
+                                "`speechsearch reindex --acoustic` (Library.reindex_acoustic) makes them again "
+                                "from the audio")
+            if voice_store is not None and voice_store.ids_where({"path": path}):
+                warnings.append("its voice vectors were made for the old transcript and are deleted; remove and "
+                                "add the audio again to search it by voice")
             processed = Processed(float(rec.get("duration") or (segments[-1].end if segments else 0.0)), segments,
                                   windows, vectors, rec.get("language"), warnings, redactions=redactions,
                                   contexts=contexts, context_vectors=context_vectors)
-            commit_file(catalog, store, path, hash, processed, meta, models, context_store=context_store)
+            commit_file(catalog, store, path, hash, processed, meta, models, acoustic_store, voice_store,
+                        context_store)
             report.added.append(FileResult(path, processed.duration, len(windows),
                                            "imported transcript", tuple(warnings)))
         except _FATAL:

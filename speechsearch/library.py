@@ -17,6 +17,7 @@ from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import get_text_embedder
 from .errors import (
+    AudioError,
     IndexingError,
     InvalidInputError,
     MissingDependencyError,
@@ -482,7 +483,8 @@ class Library:
         self._record_models()
         with open(path, encoding="utf-8") as f, _unexpected(f"{self.path}: import"):
             report = import_records(((f"{path}:{n}", line) for n, line in enumerate(f, 1)),
-                                    self._catalog, self._store, self._pipeline, self._contexts())
+                                    self._catalog, self._text_store(), self._pipeline, self._contexts(),
+                                    self._acoustic_store, self._voice_store)
         logger.info("%s", report.summary())
         return report
 
@@ -528,8 +530,9 @@ class Library:
     @_writes("reindex")
     def reindex_acoustic(self) -> int:
         """Add acoustic vectors to files indexed without them (an index built before they
-        existed). Transcripts are reused, only the audio is decoded again. Returns the number of
-        files done."""
+        existed, or files whose transcripts were imported). Transcripts are reused, only the audio
+        is decoded again. A file whose audio is missing or changed is skipped with a warning (it
+        is still searchable by text). Returns the number of files done."""
         if self._pipeline.acoustic is None:
             from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder
 
@@ -538,7 +541,11 @@ class Library:
         done = 0
         with _unexpected(f"{self.path}: reindex_acoustic"):
             for path in self._catalog.without_acoustic():
-                backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
+                try:
+                    backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
+                except AudioError as e:  # one file's audio must not stop the others
+                    logger.warning("no acoustic vectors for %s", e)
+                    continue
                 done += 1
         return done
 

@@ -4,13 +4,16 @@ that search can find."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
+from speechsearch import Library
 from speechsearch.errors import IndexingError, InvalidInputError, SpeechSearchError
+from speechsearch.windows import sentences
 
-from conftest import CALL_FILES, LIBRIVOX
+from conftest import CALL_FILES, LIBRIVOX, ffmpeg
 
 
 def test_an_unexpected_batch_error_is_a_speechsearch_error(lib, tmp_path):
@@ -74,3 +77,73 @@ def test_a_commit_that_fails_part_way_keeps_the_good_copy(lib, tmp_path):
     assert lib.search("selfish and cold", k=1)[0].path == str(f)
     assert not any("charged" in h.text.lower() for h in lib.search("charged twice for the same order"))
     assert len(lib) == lib._store.count() == len(new.windows)
+
+
+def test_importing_over_an_indexed_file_leaves_no_stale_acoustic_or_voice_vectors(tmp_path):
+    f = shutil.copy(CALL_FILES["refund"], tmp_path / "call.mp3")
+    with Library(tmp_path / "v.idx", voice=True) as lib:
+        assert lib.add(f).ok
+        assert lib._acoustic_store.ids_where({"path": str(f)}) and lib._voice_store.ids_where({"path": str(f)})
+        before = len(lib)
+        out = tmp_path / "t.jsonl"
+        lib.export_transcripts(out)
+        rec = json.loads(out.read_text())
+        rec["segments"] = rec["segments"][:1]  # a corrected transcript: other windows than before
+        out.write_text(json.dumps(rec) + "\n")
+        report = lib.import_transcripts(out)
+        assert report.ok and report.added[0].segments == len(lib) < before
+        # vectors made from the old windows are gone, not served against the new ones
+        assert lib._acoustic_store.ids_where({"path": str(f)}) == []
+        assert lib._voice_store.ids_where({"path": str(f)}) == []
+        assert any("reindex --acoustic" in w for w in report.added[0].warnings)
+        assert lib._catalog.without_acoustic() == [str(f)]
+        assert lib.reindex_acoustic() == 1  # made again from the audio, for the new windows
+        windows = {i for i, *_ in lib._catalog.window_rows(str(f))}
+        rows = lib._acoustic_store.get_where({"path": str(f)})
+        assert rows and {r.metadata["window_id"] for r, _ in rows} <= windows
+
+
+@pytest.fixture(scope="module")
+def stereo(tmp_path_factory):
+    """Channel 0: the refund call; channel 1: the LibriVox reading, starting at 12 s (both talk)."""
+    f = tmp_path_factory.mktemp("stereo") / "stereo-call.wav"
+    ffmpeg("-i", str(CALL_FILES["refund"]), "-i", str(LIBRIVOX), "-filter_complex",
+           "[0]aresample=16000,aformat=channel_layouts=mono[a];"
+           "[1]aresample=16000,aformat=channel_layouts=mono,adelay=12000[b];[a][b]amerge=inputs=2[out]",
+           "-map", "[out]", "-ar", "16000", str(f))
+    return f
+
+
+def test_acoustic_vectors_added_later_follow_the_channels_of_a_stereo_file(tmp_path, stereo):
+    index = tmp_path / "s.idx"
+    with Library(index, acoustic=False, channels="agent,customer") as lib:  # an index without them
+        assert lib.add(stereo).ok
+    with Library(index) as lib:
+        assert lib.reindex_acoustic() == 1
+        segments = lib.transcript(stereo)
+        places = {i: (ch, start, end) for i, start, end, ch, _ in lib._catalog.window_rows(str(stereo))}
+        rows = lib._acoustic_store.get_where({"path": str(stereo)})
+        assert {r.metadata["channel"] for r, _ in rows} == {0, 1}
+        said = {(round(x.start, 2), round(x.end, 2), ch)  # each channel's sentences
+                for ch in (0, 1) for x in sentences([s for s in segments if s.channel == ch], lib._pipeline.windows)}
+        for r, _ in rows:  # each sentence is keyed to a window of its own channel
+            ch = r.metadata["channel"]
+            assert (round(r.metadata["start"], 2), round(r.metadata["end"], 2), ch) in said
+            assert places[r.metadata["window_id"]][0] == ch
+        # cut from that channel's audio: the reading is found on channel 1 by sound alone
+        hit = lib.search_audio(str(LIBRIVOX), k=1, signals=("acoustic",))[0]
+        assert hit.channel == 1 and hit.speaker == "customer"
+
+
+def test_adding_acoustic_vectors_goes_past_a_file_whose_audio_is_gone(tmp_path, caplog):
+    book = shutil.copy(LIBRIVOX, tmp_path / "book.flac")
+    gone = shutil.copy(LIBRIVOX, tmp_path / "gone.flac")
+    index = tmp_path / "g.idx"
+    with Library(index, acoustic=False) as lib:
+        assert lib.add([book, gone]).ok
+    gone.unlink()
+    with Library(index) as lib, caplog.at_level("WARNING", logger="speechsearch"):
+        assert lib.reindex_acoustic() == 1
+        assert lib._catalog.without_acoustic() == [str(gone)]
+        assert f"{gone}: the file is missing" in caplog.text
+        assert lib.search_audio(str(LIBRIVOX), k=1, signals=("acoustic",))[0].path == str(book)
