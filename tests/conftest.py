@@ -1,12 +1,15 @@
 """Shared fixtures: real audio from the repo, one index of the example calls built once per
-session, and helpers to make bad or unusual audio files with ffmpeg from the real clips.
+session, and helpers to make bad or unusual audio files with ffmpeg from the real clips; and the
+list of slow tests (`pytest -m "not slow"` leaves them out; `make test` runs everything).
 
 Models load once per process (speechsearch caches them), so every Library in the test run
-shares the same Whisper and MiniLM instances.
+shares the same Whisper and MiniLM instances. Transcript text is compared through
+tests/_text.py (normalised), since Whisper's text depends on the CPU: docs/testing.md.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import shutil
 import subprocess
@@ -29,6 +32,35 @@ CALL_FILES = {
 }
 HUMAN_CALL = EXAMPLES / "phone-call-human.flac"
 LIBRIVOX = DATA / "librivox-short.flac"
+
+
+# The slowest end-to-end tests, marked `slow` here rather than in their files: the quick loop
+# `.venv/bin/python -m pytest -m "not slow"` leaves them out, `make test` runs them all.
+# fnmatch patterns on node ids ("[...]" is escaped as "[[]...]"); a pattern ending in "*" takes every
+# parameter of a test. Times: setup + call, measured with --durations on this 2-core machine
+# while other jobs ran (the whole suite took 467-556 s alone, so divide by about 2).
+SLOW = [
+    "tests/test_concurrency.py::test_add_while_serving_and_a_second_writer",  # 164 s (76 + 88)
+    "tests/test_cli.py::test_search_audio_reindex_and_eval",  # 114 s: six CLI processes
+    "tests/test_interrupt.py::test_killed_add_resumes_without_duplicates",  # 78 s
+    "tests/test_distributed.py::test_cli_add_ray_local",  # 32 s: starts Ray
+    "tests/test_distributed.py::test_ray_ingest_into_chroma_server",  # 30 s: starts Ray
+    "tests/test_cli.py::test_search_readable_and_json",  # 48 s: two CLI processes
+    "tests/test_concurrency.py::test_serve_holds_the_lock_only_during_its_own_writes",  # 39 s (31 + 9)
+    "tests/test_parallel_ingest.py::test_two_workers_give_the_same_index_as_one",  # 34 s
+    "tests/test_cli.py::test_default_index_is_in_the_working_directory",  # 31 s: three CLI processes
+    "tests/test_concurrency.py::test_several_writers_with_a_chroma_server",  # 24 s
+    # hard audio with the VAD wide open, both engines: 18 + 17 s to index, then 0.1 s a test
+    "tests/test_hard_audio.py::test_whisper_guards_alone_*",
+    # hard audio through openai-whisper (faster-whisper's run stays in the quick loop): 12 s to index
+    "tests/test_hard_audio.py::*[[]openai-whisper*",
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(fnmatch.fnmatchcase(item.nodeid, pattern) for pattern in SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 def ffmpeg(*args: str) -> None:

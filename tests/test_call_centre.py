@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _text import normalise
 from conftest import CALL_FILES, write_wav
 from speechsearch import Library
 from speechsearch.audio import decode
@@ -221,12 +222,18 @@ def test_redaction_reaches_nothing_stored(redacted, tmp_path):
     text = out.read_text()
     for v in values:
         assert v not in text and (len(_digits(v)) < 6 or _digits(v) not in _digits(text)), v
+    # a marker where each item was; a number misheard by a digit may be marked [DIGITS] instead
+    # of its kind (the customer's SSN and phone come out so on one channel here), but of the two
+    # cards, two phones and two addresses each kind is recognised at least once
     assert "[CARD]" in text and "[PHONE]" in text and "[EMAIL]" in text
     docs = redacted._store.collection.get(include=["documents"])["documents"]
-    assert docs and max(_longest_number(d) for d in docs) < 6
+    # no six digits in a row in any stored window, number words counted as digits (normalised,
+    # tests/_text.py); the longest left is the harmless five-digit order number
+    assert docs and max(_longest_number(normalise(d)) for d in docs) < 6
     assert not any("example" in d.lower() for d in docs)
     for q in ("4532 0151 1234 5670", "john dot smith at example dot com", "5454 5454 5454 5454"):
-        assert all(_longest_number(h.text) < 6 and "example" not in h.text.lower() for h in redacted.search(q))
+        assert all(_longest_number(normalise(h.text)) < 6 and "example" not in h.text.lower()
+                   for h in redacted.search(q))
     hits = redacted.search("what is your card number", k=10)
     assert any("[CARD]" in h.text for h in hits)
     assert redacted.info()["models"] and Library(redacted.path)._pipeline.redact  # remembered on reopen

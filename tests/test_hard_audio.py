@@ -25,6 +25,7 @@ import pytest
 
 from speechsearch import Library
 
+from _text import says, words
 from conftest import CALL_FILES, DATA, ffmpeg, write_wav
 
 SR = 16000
@@ -219,7 +220,7 @@ def test_speech_around_hold_music_is_found_and_the_music_gives_no_words(hard_ind
     assert before.path == path and before.start < CUT
     after = lib.search("moving to Portugal for a new job", k=1)[0]
     assert after.path == path and after.start >= CUT + HOLD - MARGIN, after
-    assert "Portugal" in after.text
+    assert says(after.text, "portugal"), after.text
     _assert_music_span_is_empty(_transcript(lib, hard["call"]), calls)
 
 
@@ -234,11 +235,14 @@ def _assert_music_span_is_empty(transcript: list, calls: dict) -> None:
     assert any(w[1] <= CUT for w in words)
 
 
-def test_no_repetition_loops(hard_index, hard):
+def test_no_repetition_loops(hard_index, hard, calls):
     lib, _ = hard_index
     for name, path in hard.items():
         _assert_no_loops(_transcript(lib, path), name)
-    assert len(_words(_transcript(lib, hard["call"]))) > 60  # the speech is all there
+    # the speech is all there: 118 words of the script's 122 measured with either engine; the
+    # count depends on the CPU and on how Whisper writes numbers, so half is the bar
+    script = sum(len(words(t["text"])) for t in calls["cancel_subscription"]["turns"])
+    assert len(_words(_transcript(lib, hard["call"]))) > script / 2
 
 
 @pytest.mark.parametrize("name", UNGATED)

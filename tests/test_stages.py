@@ -13,7 +13,8 @@ from speechsearch.segment import iter_speech
 from speechsearch.types import Hit, Segment, Word
 from speechsearch.windows import make_windows, sentences
 
-from conftest import LIBRIVOX
+from _text import cer
+from conftest import DATA, LIBRIVOX
 
 
 def _segment(start: float, text: str, step: float = 0.4) -> Segment:
@@ -101,5 +102,7 @@ def test_base_model_transcribes_real_speech():
 
     engine = get_transcriber("faster-whisper", model="base")
     segments, language = engine.transcribe(decode(str(LIBRIVOX)))
-    text = " ".join(s.text for s in segments).lower()
-    assert "selfish" in text and "cold" in text and language == "en"
+    text = " ".join(s.text for s in segments)
+    # normalised character error rate, the bar test_engines.py explains (tiny.en's text of this
+    # clip depends on the CPU; base's may too)
+    assert language == "en" and cer((DATA / "librivox-short.txt").read_text(), text) <= 0.25, text
