@@ -24,7 +24,7 @@ import numpy as np
 
 from ._log import logger
 from ._paths import name_clash, os_path, stored_path, to_path
-from .audio import SAMPLE_RATE, AudioInfo, file_hash, iter_audio_files, iter_blocks, probe
+from .audio import AUDIO_EXTENSIONS, SAMPLE_RATE, AudioInfo, file_hash, iter_audio_files, iter_blocks, probe
 from .catalog import Catalog
 from .embed.text import TextEmbedder
 from .filters import ISO_SUFFIX, encode_metadata, field_types_of, merge_field_types
@@ -126,11 +126,16 @@ def check_metadata(metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
+# named when a folder holds no audio file: the common ones, then a count of the others
+_COMMON = [e for e in (".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a", ".webm") if e in AUDIO_EXTENSIONS]
+_EXTENSIONS = ", ".join(_COMMON) + f" and {len(AUDIO_EXTENSIONS) - len(_COMMON)} more"
+
+
 def collect_paths(paths: Iterable[Any], report: AddReport) -> List[str]:
     """Expand folders (recursively, audio extensions only) into absolute file paths, in order,
     without duplicates. Paths are OS paths (a name that is not UTF-8 holds surrogate escapes;
-    `stored_path` gives the form the index keeps). Missing paths, and a name that would clash
-    with another file's once stored, become failures in `report`."""
+    `stored_path` gives the form the index keeps). Missing paths, folders without audio files,
+    and a name that would clash with another file's once stored, become failures in `report`."""
     out: List[str] = []
     seen = set()
     for p in paths:
@@ -138,7 +143,13 @@ def collect_paths(paths: Iterable[Any], report: AddReport) -> List[str]:
         if os.path.isdir(p):
             found = list(iter_audio_files(p))
             if not found:
-                logger.warning("%s: no audio files found in this folder", stored_path(p))
+                shown = stored_path(p)
+                logger.warning("%s: no audio files found in this folder", shown)
+                report.failed.append(FileFailure(shown, (
+                    f"{shown}: no audio files in this folder or below (looked for {_EXTENSIONS}; hidden "
+                    "files and folders are skipped); check the path, or convert the recordings to one of "
+                    "these formats"), "InvalidInputError"))
+                continue
         elif os.path.exists(p):
             found = [p]
         else:
@@ -936,7 +947,9 @@ def ingest(paths: Iterable[str], catalog: Catalog, store: ChromaStore, pipeline:
 
     states = [_File(f, h, info, channels) for f, h, info, _, channels in todo]
     metas = {t[0]: t[3] for t in todo}
-    for f, result in (processor or process_files)(states, pipeline, advance if progress is not None else None):
+    results = (processor or process_files)(states, pipeline, advance if progress is not None else None) \
+        if states else iter(())  # nothing to transcribe: no model is loaded
+    for f, result in results:
         if progress is not None:
             progress.set_postfix_str(os.path.basename(f.key))
         if not isinstance(result, BaseException):

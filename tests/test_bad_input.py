@@ -194,3 +194,21 @@ def test_two_files_one_stored_name_the_second_is_reported(lib, tmp_path):
     assert [r.path for r in report.added] == [str(literal)]  # the name is this file's
     (failed,) = report.failed  # the other is reported: the index could not tell them apart
     assert failed.path == str(literal) and "rename it" in failed.error and "not UTF-8" in failed.error
+
+
+def test_a_folder_without_audio_is_reported_not_silently_ok(lib, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "notes.txt").write_text("not audio")
+    (docs / "sub" / ".hidden.wav").write_bytes(LIBRIVOX.read_bytes())  # hidden files are skipped
+    for folder in (empty, docs):
+        report = lib.add(folder)
+        assert not report.ok and not report.added
+        assert "no audio files" in _failure(report, folder)
+        assert "failed 1" in report.summary()
+    good = shutil.copy(LIBRIVOX, tmp_path / "book.flac")  # beside a good file: it is indexed
+    report = lib.add([empty, good])
+    assert [r.path for r in report.added] == [str(good)] and not report.ok
+    assert "no audio files" in _failure(report, empty)

@@ -140,3 +140,10 @@ def test_a_file_name_that_is_not_utf8_is_added_shown_and_removed(tmp_path):
     assert "caf\\xe9.flac" in run("info", "--index", index).stdout
     out = run("remove", os.path.join(str(folder), "caf\udce9.flac"), "--index", index)  # the name as ls gives it
     assert out.returncode == 0 and out.stdout.strip() == "removed 1 file(s)", out.stderr
+
+
+def test_adding_a_folder_without_audio_fails_with_the_reason(tmp_path):
+    (tmp_path / "empty").mkdir()
+    out = run("add", tmp_path / "empty", "--index", tmp_path / "e.idx", "--no-progress")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"failed: {tmp_path / 'empty'}: no audio files" in out.stdout
