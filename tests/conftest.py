@@ -50,6 +50,8 @@ SLOW = [
     "tests/test_parallel_ingest.py::test_two_workers_give_the_same_index_as_one",  # 34 s
     "tests/test_cli.py::test_default_index_is_in_the_working_directory",  # 31 s: three CLI processes
     "tests/test_concurrency.py::test_several_writers_with_a_chroma_server",  # 24 s
+    # 17 s (on a lighter load than the others): three CLI processes; the slowest left in the quick loop
+    "tests/test_cli.py::test_a_file_name_that_is_not_utf8_is_added_shown_and_removed",
     # hard audio with the VAD wide open, both engines: 18 + 17 s to index, then 0.1 s a test
     "tests/test_hard_audio.py::test_whisper_guards_alone_*",
     # hard audio through openai-whisper (faster-whisper's run stays in the quick loop): 12 s to index
