@@ -267,6 +267,15 @@ class Catalog:
         """Windows that say a number or code the query names: id -> share of its codes found."""
         return lexical.code_search(self._db, query, n)
 
+    def compact(self) -> None:
+        """Give deleted data back to the file system: merge the BM25 index's segments (they keep
+        the terms of deleted windows until merged), rebuild the file (VACUUM: free pages still
+        hold deleted text) and empty the write-ahead log."""
+        with self._lock:
+            self._db.execute("INSERT INTO windows_fts(windows_fts) VALUES ('optimize')")
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def count_windows(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
 

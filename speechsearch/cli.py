@@ -7,16 +7,18 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import __version__
-from .errors import InvalidInputError, ModelNotFoundError, SpeechSearchError
+from .errors import InvalidInputError, ModelNotFoundError, SpeechSearchError, StoreError
 from .filters import json_object
 from .library import DEFAULT_INDEX, Library
 from .models import PRESETS
 from .store import ENV_CHROMA_URL
 from .transcribe import ENGINES
+from .types import CompactReport
 
 ENV_INDEX = "SPEECHSEARCH_INDEX"
 
@@ -126,12 +128,68 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    where = _remove_filter(args)
+    if not args.paths and where is None:
+        print("speechsearch: error: say what to remove: PATH..., --where JSON or --meta KEY=VALUE", file=sys.stderr)
+        return 2
     with Library(args.index, chroma_url=args.chroma_url) as lib:
-        total = 0
-        for p in args.paths:
-            total += lib.remove(p)
+        if where is None:
+            total = sum(lib.remove(p) for p in args.paths)
+            report = None
+        else:  # a filter: the files it matches (under the PATHs, if given)
+            reports = [lib.remove(p, where=where) for p in args.paths] or [lib.remove(where=where)]
+            report = reports[0]
+            for more in reports[1:]:
+                report.files += more.files
+                report.windows += more.windows
+                for kind, n in more.vectors.items():
+                    report.vectors[kind] = report.vectors.get(kind, 0) + n
+            total = len(report.files)
+    compacted = _compact(args) if args.compact else None
+    if args.json:
+        out = report.to_dict() if report is not None else {"files": total}
+        if compacted is not None:
+            out["compacted"] = compacted.to_dict()
+        print(json.dumps(out, indent=2))
+        return 0
     print(f"removed {total} file(s)")
+    if report is not None:
+        print("\n".join(report.summary().splitlines()[1:]) or "  (no indexed file matches)")
+    if compacted is not None:
+        print(compacted.summary())
     return 0
+
+
+def _remove_filter(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    """The files' filter from --where JSON and --meta KEY=VALUE (text equality), all ANDed."""
+    parts = [json_object(args.where, "--where")] if args.where else []
+    parts += [{k: v} for k, v in _parse_meta(args.meta).items()]
+    return None if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    report = _compact(args)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0
+
+
+def _compact(args: argparse.Namespace) -> CompactReport:
+    """Library.compact here, then (embedded store) once more in a new process: Chroma writes its
+    HNSW files from memory it does not clear first, so files written by a process that loaded
+    removed rows can hold fragments of them; a process that never did rewrites them clean
+    (docs/privacy.md)."""
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
+        report = lib.compact()
+        embedded = lib.info()["store"] == "embedded"
+    if getattr(args, "one_pass", False) or not embedded:
+        return report
+    cmd = [sys.executable, "-m", "speechsearch", "compact", "--one-pass", "--json", "--index", str(args.index)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise StoreError(f"{args.index}: the second compaction pass failed: {out.stderr.strip()}")
+    second = json.loads(out.stdout)
+    return CompactReport(report.bytes_before, second["bytes_after"], report.collections,
+                         report.seconds + second["seconds"])
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -302,9 +360,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("remove", parents=[common], help="remove files (or every file under a folder)")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = sub.add_parser("remove", parents=[common],
+                       help="remove files, every file under a folder, or every file whose metadata match")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    p.add_argument("--where", default=None, metavar="JSON",
+                   help='remove the files whose metadata match this filter, e.g. \'{"customer_id": "C-1042"}\'')
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="remove the files with this metadata value (text; repeatable, all must match)")
+    p.add_argument("--compact", action="store_true",
+                   help="then compact the index, so that what was removed is gone from disk too")
+    p.add_argument("--json", action="store_true", help="print what was removed as JSON")
     p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("compact", parents=[common],
+                       help="give deleted data back to the file system (after remove; see docs/privacy.md)")
+    p.add_argument("--one-pass", action="store_true",
+                   help="compact in this process only (by default a second pass runs in a new process)")
+    p.add_argument("--json", action="store_true", help="print the sizes before and after as JSON")
+    p.set_defaults(func=cmd_compact)
     p = sub.add_parser("serve", parents=[common], help="serve the index over HTTP (API docs at /docs)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")

@@ -5,17 +5,19 @@ from __future__ import annotations
 import functools
 import json
 import os
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from ._log import logger
 from ._paths import stored_path, to_path
 from .audio import DECODERS, load_clip
 from .catalog import Catalog
 from .embed.text import get_text_embedder
+from .erase import collection_kind, files_matching, remove_files
 from .errors import (
     AudioError,
     IndexingError,
@@ -44,9 +46,9 @@ from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coer
 from .fusion import FusionOptions
 from .search import ranked_search
 from .lock import writer_lock
-from .store import ChromaStore, choose_store, collection_prefix
+from .store import ChromaStore, choose_store, collection_names, collection_prefix, vacuum_embedded
 from .transcribe import ENGINES, get_transcriber
-from .types import AddReport, FileInfo, Hit, Segment
+from .types import AddReport, CompactReport, FileInfo, Hit, RemoveReport, Segment
 
 __all__ = ["Library"]
 
@@ -133,8 +135,8 @@ class Library:
         # `reindex` writes a new text collection and then points the catalogue at it
         self._store = self._vectors(self._catalog.get_meta("windows_collection") or "windows")
         self._context_store = self._vectors(self._catalog.get_meta("context_collection") or "context")
-        self._acoustic_store = self._vectors("acoustic")
-        self._voice_store = self._vectors("voice")
+        self._acoustic_store = self._vectors(self._catalog.get_meta("acoustic_collection") or "acoustic")
+        self._voice_store = self._vectors(self._catalog.get_meta("voice_collection") or "voice")
 
         recorded = {k: self._catalog.get_meta(k)
                     for k in ("asr_engine", "asr_model", "text_model", "acoustic_model", "voice_model")}
@@ -237,12 +239,30 @@ class Library:
             self._store = self._vectors(name)
         return self._store
 
+    def _acoustic(self) -> ChromaStore:
+        """The acoustic collection the catalogue names now (`compact` rebuilds it under a new name)."""
+        name = self._catalog.get_meta("acoustic_collection") or "acoustic"
+        if name != self._acoustic_store.collection_name:
+            self._acoustic_store = self._vectors(name)
+        return self._acoustic_store
+
+    def _voice(self) -> ChromaStore:
+        """The voice collection the catalogue names now."""
+        name = self._catalog.get_meta("voice_collection") or "voice"
+        if name != self._voice_store.collection_name:
+            self._voice_store = self._vectors(name)
+        return self._voice_store
+
     def _contexts(self) -> Optional[ChromaStore]:
         """The context collection, when every file of the index has context units: an index
         built before they existed has none until `reindex()`, and then the signal is off rather
         than favouring the files added since."""
         if self._catalog.get_meta("contexts") != "1":
             return None
+        return self._context_collection()
+
+    def _context_collection(self) -> ChromaStore:
+        """The context collection the catalogue names now, whether or not the signal is on."""
         name = self._catalog.get_meta("context_collection") or "context"
         if name != self._context_store.collection_name:
             self._context_store = self._vectors(name)
@@ -307,8 +327,8 @@ class Library:
                        bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}{postfix}]")
         try:
             with _unexpected(f"{self.path}: add"):
-                report = ingest(items, self._catalog, self._store, self._pipeline,
-                                meta, bar, self._acoustic_store, self._voice_store, rows, processor,
+                report = ingest(items, self._catalog, self._text_store(), self._pipeline,
+                                meta, bar, self._acoustic(), self._voice(), rows, processor,
                                 self._contexts())
         finally:
             if bar is not None:
@@ -329,21 +349,87 @@ class Library:
             if key in models and self._catalog.get_meta(key) is None:
                 self._catalog.set_meta({key: models[key]})
 
+    @overload
+    def remove(self, path: PathLike) -> int: ...
+
+    @overload
+    def remove(self, path: Optional[PathLike] = None, *, where: Dict[str, Any]) -> RemoveReport: ...
+
     @_writes("remove")
-    def remove(self, path: PathLike) -> int:
-        """Remove a file, or every indexed file under a folder. Returns the number of files removed."""
-        target = _key(path)
-        infos = self._catalog.files(under=target)
-        if not infos:
-            raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
-        for info in infos:
-            self._catalog.begin_file(info.path, info.hash)  # searches stop seeing it at once
-            self._store.delete_path(info.path)
-            self._acoustic_store.delete_path(info.path)
-            self._voice_store.delete_path(info.path)
-            self._context_store.delete_path(info.path)
-            self._catalog.remove_file(info.path)
-        return len(infos)
+    def remove(self, path: Optional[PathLike] = None, *, where: Optional[Dict[str, Any]] = None
+               ) -> Union[int, RemoveReport]:
+        """Remove a file, or every indexed file under a folder, or every file whose metadata
+        match `where` (any or all of them: `path` and `where` together remove the files under
+        `path` that match), from the catalogue (windows, BM25 index, transcript, metadata) and
+        every vector collection (text, context, acoustic, voice).
+
+        ``lib.remove(where={"customer_id": "C-1042"})`` erases one customer's calls: the filter
+        is a search filter (docs/filters.md) on the metadata the files were added with, their
+        ``path`` or ``language``; it returns a RemoveReport naming the files and counting the rows
+        deleted (none is not an error). With a path alone it returns the number of files removed,
+        and a path the index does not hold is a NotIndexedError. What was deleted stays in the
+        files' free space until :meth:`compact` (docs/privacy.md)."""
+        if path is None and where is None:
+            raise InvalidInputError("remove() needs a path, or where={...} to remove the files whose metadata "
+                                    "match, e.g. where={'customer_id': 'C-1042'}")
+        if path is not None:
+            target = _key(path)
+            infos = self._catalog.files(under=target)
+            if not infos:
+                raise NotIndexedError(f"{target}: not in the index; `Library.files()` lists what is")
+        else:
+            infos = self._catalog.files()
+        if where is not None:
+            infos = files_matching(infos, where, field_types(self._catalog))
+        report = remove_files(self._catalog, infos, self._collections())
+        report.where = where
+        logger.info("%s", report.summary())
+        return report if where is not None else len(report.files)
+
+    def _collections(self) -> List[Tuple[str, ChromaStore]]:
+        """(kind, store) of every vector collection the index has, leftovers of an interrupted
+        reindex or compact included."""
+        current = {s.collection_name: s for s in (self._text_store(), self._context_collection(), self._acoustic(),
+                                                  self._voice())}
+        return [(collection_kind(name), current.get(name) or self._vectors(name))
+                for name in collection_names(self.path / "chroma", self._server, self._prefix)]
+
+    @_writes("compact", alone=True)
+    def compact(self) -> CompactReport:
+        """Give what removes and re-adds deleted back to the file system, so that it is gone from
+        disk and not only from search: each vector collection is copied into a new one and the
+        old dropped (HNSW files keep deleted vectors; Chroma's log and full-text index keep
+        deleted text), Chroma's and the catalogue's SQLite files are rebuilt (VACUUM) and the
+        BM25 index merged. Runs alone, like reindex; other processes pick up the new collections.
+        With a Chroma server only the collections are rebuilt: the server's own files are
+        compacted there (docs/privacy.md)."""
+        t0 = time.perf_counter()
+        before = _size(self.path)
+        generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
+        names = set(collection_names(self.path / "chroma", self._server, self._prefix))
+        current = {"windows_collection": self._text_store(), "context_collection": self._context_collection(),
+                   "acoustic_collection": self._acoustic(), "voice_collection": self._voice()}
+        rebuilt, keep = [], set()
+        for key, old in current.items():
+            if old.collection_name not in names:
+                continue  # never written: nothing to compact
+            new = self._vectors(f"{key.split('_')[0]}-{generation}")
+            new.drop()  # the leftovers of an interrupted compact
+            old.copy_to(new)
+            self._catalog.set_meta({key: new.collection_name})
+            rebuilt.append(new.collection_name)
+            keep.add(new.collection_name)
+        self._catalog.set_meta({"windows_generation": str(generation)})
+        for switch in (self._text_store, self._context_collection, self._acoustic, self._voice):
+            switch()  # this Library now uses the new collections
+        for name in names - keep:  # the old collections, and leftovers nobody names
+            self._vectors(name).drop()
+        if self._server is None:
+            vacuum_embedded(self.path / "chroma")
+        self._catalog.compact()
+        report = CompactReport(before, _size(self.path), rebuilt, time.perf_counter() - t0)
+        logger.info("%s: %s", self.path, report.summary())
+        return report
 
     @_writes("update metadata")
     def update_metadata(self, path: PathLike, metadata: Dict[str, Any]) -> None:
@@ -436,7 +522,7 @@ class Library:
             acoustic_vector = self._pipeline.acoustic.embed(audio)
         return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=self.fusion.for_audio(),
                              signals=chosen, text=text, text_vector=text_vector,
-                             acoustic_store=self._acoustic_store, acoustic_vector=acoustic_vector,
+                             acoustic_store=self._acoustic(), acoustic_vector=acoustic_vector,
                              context_store=self._contexts())
 
     def _search_voice(self, clip: Any, k: int, where: Optional[Dict[str, Any]],
@@ -444,7 +530,7 @@ class Library:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         audio = load_clip(clip, sample_rate, self._pipeline.decoder)
-        if self._voice_store.count() == 0:
+        if self._voice().count() == 0:
             raise StoreError(f"{self.path} holds no voice vectors; open it with Library(..., voice=True) "
                              "and add the recordings (or add them again) to search by voice")
         voice = self._pipeline.voice
@@ -454,7 +540,7 @@ class Library:
             voice = get_voice_embedder(self._catalog.get_meta("voice_model") or "")
         options = replace(self.fusion, weights={"voice": 1.0}, scales={"voice": (0.5, 1.0)})
         return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=options, signals=("voice",),
-                             acoustic_store=self._voice_store, acoustic_vector=voice.embed(audio),
+                             acoustic_store=self._voice(), acoustic_vector=voice.embed(audio),
                              unit_signal="voice")
 
     def export_transcripts(self, out: PathLike, paths: Optional[Iterable[PathLike]] = None) -> int:
@@ -484,7 +570,7 @@ class Library:
         with open(path, encoding="utf-8") as f, _unexpected(f"{self.path}: import"):
             report = import_records(((f"{path}:{n}", line) for n, line in enumerate(f, 1)),
                                     self._catalog, self._text_store(), self._pipeline, self._contexts(),
-                                    self._acoustic_store, self._voice_store)
+                                    self._acoustic(), self._voice())
         logger.info("%s", report.summary())
         return report
 
@@ -497,7 +583,7 @@ class Library:
         searchable. Returns the number of windows."""
         embedder = get_text_embedder(text_model, device=self._pipeline.embedder.device) if text_model \
             else self._pipeline.embedder
-        old, old_context = self._store, self._context_store
+        old, old_context = self._store, self._context_collection()
         generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
         new = self._vectors(f"windows-{generation}")
         new.drop()  # the leftovers of an interrupted reindex
@@ -542,7 +628,7 @@ class Library:
         with _unexpected(f"{self.path}: reindex_acoustic"):
             for path in self._catalog.without_acoustic():
                 try:
-                    backfill_acoustic(self._catalog, self._acoustic_store, path, self._pipeline)
+                    backfill_acoustic(self._catalog, self._acoustic(), path, self._pipeline)
                 except AudioError as e:  # one file's audio must not stop the others
                     logger.warning("no acoustic vectors for %s", e)
                     continue
@@ -607,6 +693,18 @@ class Library:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _size(directory: Path) -> int:
+    """Bytes in the files under `directory`."""
+    total = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
 
 
 def _key(path: Any) -> str:

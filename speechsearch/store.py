@@ -33,7 +33,8 @@ from .filters import RESERVED_KEYS
 from .lock import StoreLock
 
 __all__ = ["ChromaStore", "ChromaServer", "StoredHit", "HNSW", "RESERVED_KEYS", "ENV_CHROMA_URL",
-           "ENV_CHROMA_TOKEN", "EMBEDDED", "collection_prefix", "choose_store"]
+           "ENV_CHROMA_TOKEN", "EMBEDDED", "collection_prefix", "choose_store", "collection_names",
+           "vacuum_embedded"]
 
 ENV_CHROMA_URL = "SPEECHSEARCH_CHROMA_URL"
 ENV_CHROMA_TOKEN = "SPEECHSEARCH_CHROMA_TOKEN"  # sent as X-Chroma-Token to a server that wants one
@@ -338,6 +339,19 @@ class ChromaStore:
         with self._use() as col:
             return int(col.count())
 
+    def copy_to(self, target: "ChromaStore", batch: int = 2000) -> int:
+        """Write every row (vector, document, metadata) into `target`; returns the count."""
+        n, offset = 0, 0
+        while True:
+            with self._use() as col:
+                res = col.get(limit=batch, offset=offset, include=["embeddings", "documents", "metadatas"])
+            if not res["ids"]:
+                return n
+            target.upsert(res["ids"], np.asarray(res["embeddings"], np.float32),
+                          [d or "" for d in res["documents"]], [dict(m or {}) for m in res["metadatas"]])
+            n += len(res["ids"])
+            offset += len(res["ids"])
+
     def query(self, vector: np.ndarray, n: int, where: Optional[Dict[str, Any]] = None,
               documents: bool = True, metadatas: bool = True) -> List[StoredHit]:
         """The `n` nearest rows; without `documents` or `metadatas` their text or metadata is left
@@ -418,6 +432,60 @@ class ChromaStore:
         """Forget the collection; the process's client stays for the other stores."""
         with self._lock:
             self._collection = None
+
+
+def collection_names(directory: Path, server: Optional[ChromaServer] = None, prefix: str = "") -> List[str]:
+    """The names (without `prefix`) of the index's collections: every one in an embedded store,
+    those that start with `prefix` on a server; leftovers of an interrupted reindex included."""
+    backend = _backend_for(directory, server)
+    try:
+        with backend.reading() as (client, _):
+            names = [getattr(c, "name", c) for c in client.list_collections()]
+    except SpeechSearchError:
+        raise
+    except Exception as e:
+        if server is not None and _transport_error(e):
+            raise StoreError(server.down_message(e)) from e
+        raise StoreError(f"{directory}: cannot list the Chroma collections ({e})") from e
+    return sorted(n[len(prefix):] for n in names if n.startswith(prefix))
+
+
+def vacuum_embedded(directory: Path) -> None:
+    """Give an embedded store's deleted data back to the file system: its SQLite file (documents,
+    metadata, full-text index and write-ahead log of rows since deleted) is rebuilt with VACUUM,
+    and the HNSW folders of dropped collections, which Chroma leaves behind, are deleted. Holds
+    the store lock alone; other processes re-open the store afterwards."""
+    import shutil
+    import sqlite3
+    import uuid
+
+    directory = Path(directory)
+    backend = _backend_for(directory, None)
+    with backend.writing():
+        db_path = directory / "chroma.sqlite3"
+        if not db_path.exists():
+            return
+        try:
+            db = sqlite3.connect(str(db_path), timeout=30, isolation_level=None)
+            try:
+                live = {r[0] for r in db.execute("SELECT id FROM segments")}
+                if db.execute("SELECT 1 FROM sqlite_master WHERE name='embedding_fulltext_search'").fetchone():
+                    # FTS5 keeps the terms of deleted rows until its segments are merged
+                    db.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')")
+                db.execute("VACUUM")
+            finally:
+                db.close()
+        except sqlite3.Error as e:
+            raise StoreError(f"{db_path}: cannot compact Chroma's database ({e}); stop the other processes "
+                             "using this index and try again") from e
+        for entry in directory.iterdir():
+            try:
+                uuid.UUID(entry.name)
+            except ValueError:
+                continue
+            if entry.is_dir() and entry.name not in live:
+                logger.debug("deleting %s: the HNSW files of a dropped collection", entry)
+                shutil.rmtree(entry, ignore_errors=True)
 
 
 def choose_store(index: Path, chroma_url: Optional[str], recorded: Optional[str],

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Word", "Segment", "Window", "Hit", "FileResult", "FileFailure", "AddReport", "FileInfo"]
+__all__ = ["Word", "Segment", "Window", "Hit", "FileResult", "FileFailure", "AddReport", "FileInfo", "RemoveReport",
+           "CompactReport"]
 
 
 @dataclass(frozen=True)
@@ -185,3 +186,46 @@ class FileInfo:
     metadata: Dict[str, Any] = field(default_factory=dict)
     warnings: Tuple[str, ...] = ()
     language: Optional[str] = None
+
+
+@dataclass
+class RemoveReport:
+    """What one `Library.remove` call deleted: the files (as the index names them), their
+    transcript windows (catalogue, BM25 and code index; transcripts and metadata go with the
+    files) and the rows deleted from each kind of vector collection ("text", "context",
+    "acoustic", "voice"). The bytes stay on disk until `Library.compact` (docs/privacy.md)."""
+
+    files: List[str] = field(default_factory=list)
+    windows: int = 0
+    vectors: Dict[str, int] = field(default_factory=dict)
+    where: Optional[Dict[str, Any]] = None  # the filter, when files were chosen by one
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rows = ", ".join(f"{n} {kind}" for kind, n in sorted(self.vectors.items()) if n) or "none"
+        lines = [f"removed {len(self.files)} file(s): {self.windows} windows; vector rows: {rows}"]
+        lines += [f"  removed: {p}" for p in self.files]
+        return "\n".join(lines)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"files": list(self.files), "windows": self.windows, "vectors": dict(self.vectors),
+                "where": self.where, "seconds": round(self.seconds, 3)}
+
+
+@dataclass
+class CompactReport:
+    """What `Library.compact` did: the index directory's size before and after (bytes), and the
+    vector collections it rebuilt (their deleted rows are gone from disk with the old ones)."""
+
+    bytes_before: int = 0
+    bytes_after: int = 0
+    collections: List[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"compacted: {self.bytes_before / 1e6:.1f} MB -> {self.bytes_after / 1e6:.1f} MB; rebuilt "
+                f"{len(self.collections)} vector collection(s) in {self.seconds:.1f} s")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"bytes_before": self.bytes_before, "bytes_after": self.bytes_after,
+                "collections": list(self.collections), "seconds": round(self.seconds, 3)}

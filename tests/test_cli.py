@@ -147,3 +147,28 @@ def test_adding_a_folder_without_audio_fails_with_the_reason(tmp_path):
     out = run("add", tmp_path / "empty", "--index", tmp_path / "e.idx", "--no-progress")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert f"failed: {tmp_path / 'empty'}: no audio files" in out.stdout
+
+
+def test_remove_a_customer_by_metadata_and_compact_leaves_nothing_on_disk(tmp_path):
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    refund = shutil.copy(CALL_FILES["refund"], folder / "refund.mp3")  # David Miller, order 47291
+    shutil.copy(LIBRIVOX, folder / "book.flac")
+    (folder / "calls.csv").write_text("path,customer_id\nrefund.mp3,C-1042\nbook.flac,C-7\n")
+    index = tmp_path / "gdpr.idx"
+    out = run("add", folder, "--manifest", folder / "calls.csv", "--index", index, "--no-progress")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert run("remove", "--index", index).returncode == 2  # nothing named: nothing removed
+    out = run("remove", "--meta", "customer_id=C-1042", "--compact", "--index", index)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("removed 1 file(s)") and f"removed: {refund}" in out.stdout
+    assert "compacted:" in out.stdout
+    hits = json.loads(run("search", "Miller order 47291", "--json", "--index", index).stdout)
+    assert hits and all(h["path"] != str(refund) for h in hits)
+    for f in index.rglob("*"):  # the catalogue, Chroma's database and its HNSW files
+        if f.is_file():
+            data = f.read_bytes().lower()
+            for word in (b"miller", b"47291", b"coffee machine", b"c-1042", b"refund.mp3"):
+                assert word not in data, (str(f), word)
+    out = run("remove", "--where", '{"customer_id": "C-1042"}', "--json", "--index", index)
+    assert out.returncode == 0 and json.loads(out.stdout)["files"] == []

@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from speechsearch import Library
-from speechsearch.errors import IndexingError, InvalidInputError, SpeechSearchError
+from speechsearch.errors import IndexingError, InvalidInputError, NotIndexedError, SpeechSearchError
 from speechsearch.windows import sentences
 
 from conftest import CALL_FILES, LIBRIVOX, ffmpeg
@@ -147,3 +147,72 @@ def test_adding_acoustic_vectors_goes_past_a_file_whose_audio_is_gone(tmp_path, 
         assert lib._catalog.without_acoustic() == [str(gone)]
         assert f"{gone}: the file is missing" in caplog.text
         assert lib.search_audio(str(LIBRIVOX), k=1, signals=("acoustic",))[0].path == str(book)
+
+
+def test_right_to_erasure_removes_every_trace_of_a_customer(tmp_path):
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    refund = shutil.copy(CALL_FILES["refund"], folder / "refund.mp3")  # David Miller, order 47291
+    late = shutil.copy(CALL_FILES["late_delivery"], folder / "late.flac")  # Michael Turner, order 55028
+    book = shutil.copy(LIBRIVOX, folder / "book.flac")
+    gone = {str(refund), str(late)}
+    index = tmp_path / "erase.idx"
+    with Library(index, voice=True) as lib:
+        assert lib.add(refund, metadata={"customer_id": "C-1042", "agent": "A1"}).ok
+        assert lib.add(late, metadata={"customer_id": "C-1042", "agent": "A2"}).ok
+        assert lib.add(book, metadata={"customer_id": "C-7", "agent": "A1"}).ok
+        assert lib.search("Miller", k=1, signals=("lexical",))[0].path == str(refund)
+
+        report = lib.remove(where={"customer_id": "C-1042"})
+        assert sorted(report.files) == sorted(gone) and report.where == {"customer_id": "C-1042"}
+        assert report.windows > 0 and report.vectors["text"] == report.windows
+        assert report.vectors["context"] > 0 and report.vectors["acoustic"] > 0 and report.vectors["voice"] > 0
+        assert "removed 2 file(s)" in report.summary()
+
+        # nothing of theirs is found, by meaning, by exact words or numbers, by sound or by voice
+        for query in ("charged twice for the same order", "Miller", "order 47291", "Michael Turner",
+                      "coffee machine", "parcel a week late, the courier lost the box"):
+            for signals in (("text",), ("context",), ("lexical",), ("text", "context", "lexical")):
+                assert not gone & {h.path for h in lib.search(query, k=50, signals=signals)}, (query, signals)
+        assert lib._catalog.lexical("miller turner", 50) == [] and lib._catalog.codes("order 47291", 50) == {}
+        assert not gone & {h.path for h in lib.search_audio(str(refund), k=50)}
+        assert not gone & {h.path for h in lib.search_audio(str(late), k=50, mode="voice")}
+        for path in gone:  # no transcript, no file record
+            with pytest.raises(NotIndexedError):
+                lib.transcript(path)
+        assert [f.path for f in lib.files()] == [str(book)]
+        assert lib.export_transcripts(tmp_path / "all.jsonl") == 1
+        assert "Miller" not in (tmp_path / "all.jsonl").read_text()
+        for kind, store in lib._collections():
+            assert store.ids_where({"path": {"$in": sorted(gone)}}) == [], kind
+        # the other customer is untouched; asking again removes nothing, and is no error
+        assert lib.search("selfish and cold", k=1)[0].path == str(book)
+        assert lib.remove(where={"customer_id": "C-1042"}).files == []
+
+        # compaction: what the deletes left in the files' free space is gone from disk too
+        compacted = lib.compact()
+        assert compacted.bytes_after < compacted.bytes_before and compacted.collections
+        assert lib.search("selfish and cold", k=1)[0].path == str(book)
+        assert lib.search_audio(str(LIBRIVOX), k=1)[0].path == str(book)
+        assert lib.search_audio(str(LIBRIVOX), k=1, mode="voice")[0].path == str(book)
+        assert len(lib) == lib._text_store().count()
+    for db in (index / "catalog.sqlite3", index / "chroma" / "chroma.sqlite3"):
+        data = db.read_bytes().lower()
+        for word in (b"miller", b"47291", b"turner", b"coffee machine", b"c-1042", b"refund.mp3"):
+            assert word not in data, (db.name, word)
+    with Library(index) as lib:  # and a new process finds the index as compact left it
+        assert lib.search("selfish and cold", k=1)[0].path == str(book) and len(lib.files()) == 1
+
+
+def test_remove_by_filter_is_checked_and_works_on_whole_files(lib, tmp_path):
+    f = shutil.copy(LIBRIVOX, tmp_path / "book.flac")
+    assert lib.add(f, metadata={"customer_id": "C-7", "started_at": "2026-01-05T10:00:00Z"}).ok
+    with pytest.raises(InvalidInputError, match="unknown filter field 'customer'"):
+        lib.remove(where={"customer": "C-7"})
+    with pytest.raises(InvalidInputError, match="whole files"):
+        lib.remove(where={"speaker": "customer"})
+    with pytest.raises(InvalidInputError, match="needs a path, or where"):
+        lib.remove()
+    assert lib.remove(where={"started_at": {"$lt": "2026-01-01"}}).files == []
+    assert lib.remove(tmp_path, where={"customer_id": {"$in": ["C-7", "C-8"]}}).files == [str(f)]
+    assert lib.files() == [] and len(lib) == 0
