@@ -15,9 +15,10 @@ import json
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from . import lexical
 from .errors import StoreError
@@ -92,16 +93,44 @@ class Catalog:
             raise StoreError(f"{self.path}: not a speechsearch index catalogue ({e}); "
                              "point Library at another directory") from e
         self._lock = threading.RLock()
+        self._local = threading.local()  # per thread: depth of its writes, its read connection
+        self._readers: List[sqlite3.Connection] = []
         version = self.get_meta("schema_version")
         if version is not None and int(version) > SCHEMA_VERSION:
             raise StoreError(f"{self.path.parent}: index format {version} is newer than this "
                              f"speechsearch understands ({SCHEMA_VERSION}); upgrade speechsearch")
-        with self._lock:
+        with self._write():
             _when_unlocked(self._migrate)
         if version is None:
             self.set_meta({"schema_version": str(SCHEMA_VERSION), "created_at": _now()})
         elif int(version) < SCHEMA_VERSION:
             self.set_meta({"schema_version": str(SCHEMA_VERSION)})
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """Hold the catalogue for a write (one writer thread at a time); reads this thread makes
+        meanwhile go through the writer's connection and see its uncommitted changes."""
+        with self._lock:
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+
+    def _read(self) -> sqlite3.Connection:
+        """The connection for a read. Each thread reads through its own, which sees committed
+        data only (WAL), never a transaction another thread has open on the writer's; a thread
+        inside a write reads through the writer's."""
+        if getattr(self._local, "depth", 0):
+            return self._db
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+            reader.execute("PRAGMA query_only=ON")
+            with self._lock:
+                self._readers.append(reader)
+            self._local.reader = reader
+        return reader
 
     def _migrate(self) -> None:
         lexical.ensure_schema(self._db)  # also builds it for indexes made before it existed
@@ -116,38 +145,52 @@ class Catalog:
 
     # -- meta ---------------------------------------------------------------------------------
     def get_meta(self, key: str) -> Optional[str]:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self._read().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, values: Dict[str, str]) -> None:
-        with self._lock:
+        with self._write():
             self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                                  list(values.items()))
 
+    def update_meta_json(self, key: str, change: Callable[[Any], Any], default: Any = None) -> Any:
+        """Read the JSON value of `key` (`default` when unset), apply `change`, write the result
+        back if it differs, and return it: one transaction, so concurrent updates from other
+        threads and processes are never lost."""
+        with self._write(), self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            old = json.loads(row[0]) if row else default
+            new = change(old)
+            if new != old:
+                self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                 (key, json.dumps(new, sort_keys=True)))
+        return new
+
     def setdefault_meta(self, key: str, value: str) -> str:
         """The value of `key`, set to `value` first if it has none (atomic across processes)."""
-        with self._lock:
+        with self._write():
             self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
         return self.get_meta(key) or value
 
     # -- files --------------------------------------------------------------------------------
     def get_file(self, path: str) -> Optional[FileInfo]:
-        row = self._db.execute(f"SELECT {_FILE_COLS} FROM files WHERE path=?", (path,)).fetchone()
+        row = self._read().execute(f"SELECT {_FILE_COLS} FROM files WHERE path=?", (path,)).fetchone()
         return _file_info(row) if row else None
 
     def files(self, under: Optional[str] = None) -> List[FileInfo]:
         if under is None:
-            rows = self._db.execute(f"SELECT {_FILE_COLS} FROM files ORDER BY path").fetchall()
+            rows = self._read().execute(f"SELECT {_FILE_COLS} FROM files ORDER BY path").fetchall()
         else:
             prefix = under.rstrip("/") + "/"
-            rows = self._db.execute(
+            rows = self._read().execute(
                 f"SELECT {_FILE_COLS} FROM files WHERE path=? OR substr(path, 1, ?)=? ORDER BY path",
                 (under, len(prefix), prefix)).fetchall()
         return [_file_info(r) for r in rows]
 
     def begin_file(self, path: str, hash: str) -> None:
         """Mark `path` as being (re)indexed; its old windows no longer count."""
-        with self._lock, self._db:
+        with self._write(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.execute(
@@ -158,7 +201,7 @@ class Catalog:
     def register_file(self, path: str, hash: str) -> None:
         """Mark `path` ``indexing`` when the catalogue does not hold it yet; a file it holds stays
         as it is, and searchable, until `finish_file` switches it to its new windows."""
-        with self._lock:
+        with self._write():
             self._db.execute("INSERT INTO files(path, hash, status, added_at) VALUES (?, ?, 'indexing', ?) "
                              "ON CONFLICT(path) DO NOTHING", (path, hash, _now()))
 
@@ -166,7 +209,7 @@ class Catalog:
                     windows: Sequence[Window], language: Optional[str], models: Dict[str, str],
                     metadata: Dict[str, Any], warnings: Sequence[str], transcript: List[dict],
                     acoustic: bool = False, redactions: Sequence[Any] = ()) -> None:
-        with self._lock, self._db:
+        with self._write(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.executemany(
@@ -186,12 +229,12 @@ class Catalog:
 
     def window_rows(self, path: str) -> List[tuple]:
         """(id, start, end, channel, speaker) of each window of `path`, in time order."""
-        return self._db.execute('SELECT id, start, "end", channel, speaker FROM windows WHERE path=? '
+        return self._read().execute('SELECT id, start, "end", channel, speaker FROM windows WHERE path=? '
                                 "ORDER BY start", (path,)).fetchall()
 
     def windows_within(self, path: str, channel: int, start: float, end: float) -> List[str]:
         """Ids of the windows of `path` and `channel` that overlap start..end (a context unit's)."""
-        rows = self._db.execute('SELECT id FROM windows WHERE path=? AND channel=? AND start<? AND "end">?',
+        rows = self._read().execute('SELECT id FROM windows WHERE path=? AND channel=? AND start<? AND "end">?',
                                 (path, channel, end, start))
         return [r[0] for r in rows]
 
@@ -200,28 +243,28 @@ class Catalog:
         out: Dict[str, tuple] = {}
         for at in range(0, len(ids), 500):
             part = list(ids[at:at + 500])
-            rows = self._db.execute('SELECT id, path, start, "end", channel, speaker FROM windows WHERE id IN '
+            rows = self._read().execute('SELECT id, path, start, "end", channel, speaker FROM windows WHERE id IN '
                                     f"({','.join('?' * len(part))})", part)
             out.update((r[0], tuple(r[1:])) for r in rows)
         return out
 
     def windows(self, path: str) -> List[tuple]:
         """(id, Window) of each window of `path`, in time order."""
-        rows = self._db.execute('SELECT id, start, "end", text, channel, speaker FROM windows WHERE path=? '
+        rows = self._read().execute('SELECT id, start, "end", text, channel, speaker FROM windows WHERE path=? '
                                 "ORDER BY start", (path,)).fetchall()
         return [(r[0], Window(r[1], r[2], r[3], r[4], r[5])) for r in rows]
 
     def redactions(self, path: str) -> List[tuple]:
         """(start, end, kind, channel) of each redacted span of `path`."""
-        row = self._db.execute("SELECT redactions FROM files WHERE path=?", (path,)).fetchone()
+        row = self._read().execute("SELECT redactions FROM files WHERE path=?", (path,)).fetchone()
         return [tuple(r) for r in json.loads(row[0])] if row else []
 
     def set_file_metadata(self, path: str, metadata: Dict[str, Any]) -> None:
-        with self._lock:
+        with self._write():
             self._db.execute("UPDATE files SET metadata=? WHERE path=?", (json.dumps(metadata), path))
 
     def remove_file(self, path: str) -> None:
-        with self._lock, self._db:
+        with self._write(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
             self._db.execute("DELETE FROM files WHERE path=?", (path,))
@@ -232,55 +275,58 @@ class Catalog:
         if not paths:
             return {}
         marks = ",".join("?" * len(paths))
-        rows = self._db.execute(
+        rows = self._read().execute(
             f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({marks})", paths)
         return dict(rows.fetchall())
 
     def without_acoustic(self) -> List[str]:
         """Ready files that have no acoustic vectors yet (indexed before they existed)."""
-        return [r[0] for r in self._db.execute(
+        return [r[0] for r in self._read().execute(
             "SELECT path FROM files WHERE status='ready' AND acoustic=0 ORDER BY path")]
 
     def set_acoustic(self, path: str) -> None:
-        with self._lock:
+        with self._write():
             self._db.execute("UPDATE files SET acoustic=1 WHERE path=?", (path,))
 
     def transcript(self, path: str) -> List[dict]:
-        row = self._db.execute("SELECT transcript FROM files WHERE path=?", (path,)).fetchone()
+        row = self._read().execute("SELECT transcript FROM files WHERE path=?", (path,)).fetchone()
         return json.loads(row[0]) if row else []
 
     def has_acoustic(self) -> bool:
-        return self._db.execute("SELECT EXISTS (SELECT 1 FROM files WHERE acoustic=1 AND segments>0)"
+        return self._read().execute("SELECT EXISTS (SELECT 1 FROM files WHERE acoustic=1 AND segments>0)"
                                 ).fetchone()[0] == 1
 
     def has_files(self) -> bool:
-        return self._db.execute("SELECT EXISTS (SELECT 1 FROM files)").fetchone()[0] == 1
+        return self._read().execute("SELECT EXISTS (SELECT 1 FROM files)").fetchone()[0] == 1
 
     def has_windows(self) -> bool:
-        return self._db.execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0] == 1
+        return self._read().execute("SELECT EXISTS (SELECT 1 FROM windows)").fetchone()[0] == 1
 
     def lexical(self, query: str, n: int) -> List[tuple]:
         """BM25 matches over window texts: (id, score), best first."""
-        return lexical.bm25_search(self._db, query, n)
+        return lexical.bm25_search(self._read(), query, n)
 
     def codes(self, query: str, n: int) -> Dict[str, float]:
         """Windows that say a number or code the query names: id -> share of its codes found."""
-        return lexical.code_search(self._db, query, n)
+        return lexical.code_search(self._read(), query, n)
 
     def compact(self) -> None:
         """Give deleted data back to the file system: merge the BM25 index's segments (they keep
         the terms of deleted windows until merged), rebuild the file (VACUUM: free pages still
         hold deleted text) and empty the write-ahead log."""
-        with self._lock:
+        with self._write():
             self._db.execute("INSERT INTO windows_fts(windows_fts) VALUES ('optimize')")
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def count_windows(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM windows").fetchone()[0])
+        return int(self._read().execute("SELECT COUNT(*) FROM windows").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._db.close()
 
 

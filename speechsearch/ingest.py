@@ -799,11 +799,8 @@ def field_types(catalog: Catalog) -> Dict[str, str]:
 
 def record_field_types(catalog: Catalog, metadata: Dict[str, Any]) -> Dict[str, str]:
     """Merge the types of `metadata`'s fields into the index's record, and return the record."""
-    known = field_types(catalog)
-    merged = merge_field_types(known, field_types_of(metadata))
-    if merged != known:
-        catalog.set_meta({"fields": json.dumps(merged, sort_keys=True)})
-    return merged
+    new = field_types_of(metadata)
+    return catalog.update_meta_json("fields", lambda known: merge_field_types(known, new), {})
 
 
 def update_metadata(catalog: Catalog, store: ChromaStore, path: str, metadata: Dict[str, Any],

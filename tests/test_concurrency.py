@@ -192,3 +192,109 @@ def test_several_writers_with_a_chroma_server(tmp_path, chroma_server):
         assert lib.search("moving abroad for a new job", k=1)[0].path == str(files[1])
     out = run("info", "--index", index)  # opened without the server: told which URL to pass
     assert out.returncode == 2 and f"--chroma-url {chroma_server}" in out.stderr
+
+
+# -- threads of one process sharing one Library (a web server's workers) -----------------------
+
+def test_a_read_never_sees_another_threads_open_transaction(tmp_path):
+    """While one thread holds a catalogue transaction (a commit half done), reads from other
+    threads see the last committed state: not the half-done one."""
+    import threading
+
+    from speechsearch.catalog import Catalog
+    from speechsearch.types import Window
+
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    cat.register_file("/a.wav", "h1")
+    cat.finish_file("/a.wav", "h1", duration=10.0, ids=["w1", "w2"],
+                    windows=[Window(0, 5, "order 4821 refund", 0), Window(5, 10, "thank you", 0)],
+                    language="en", models={}, metadata={"agent": "A1"}, warnings=[], transcript=[])
+    inside, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def half_done_remove():
+        with cat._lock, cat._db:  # what remove_file does, stopped before its commit
+            cat._db.execute("BEGIN IMMEDIATE")
+            cat._db.execute("DELETE FROM windows WHERE path='/a.wav'")
+            cat._db.execute("DELETE FROM files WHERE path='/a.wav'")
+            inside.set()
+            release.wait(10)
+            raise RuntimeError("the remove fails: nothing of it may be seen")
+
+    writer = threading.Thread(target=lambda: pytest.raises(RuntimeError, half_done_remove) and done.set())
+    writer.start()
+    try:
+        assert inside.wait(10)
+        assert cat.count_windows() == 2 and cat.has_windows()
+        assert cat.get_file("/a.wav") is not None and cat.ready(["/a.wav"]) == {"/a.wav": "h1"}
+        assert [i for i, _ in cat.lexical("refund", 5)] == ["w1"] and cat.codes("4821", 5) == {"w1": 1.0}
+    finally:
+        release.set()
+        writer.join(10)
+    assert done.is_set() and cat.count_windows() == 2  # rolled back
+    cat.close()
+
+
+def test_field_types_recorded_from_several_threads_are_all_kept(tmp_path):
+    """The index's record of metadata field types is read, merged and written in one
+    transaction: threads adding different fields at once lose none of them."""
+    import threading
+
+    from speechsearch.catalog import Catalog
+    from speechsearch.ingest import field_types, record_field_types
+
+    cats = [Catalog(tmp_path / "catalog.sqlite3") for _ in range(4)]  # as separate processes would
+
+    def record(n: int) -> None:
+        for i in range(25):
+            record_field_types(cats[n], {f"f{n}_{i}": i})
+
+    threads = [threading.Thread(target=record, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert field_types(cats[0]) == {f"f{n}_{i}": "number" for n in range(4) for i in range(25)}
+    for c in cats:
+        c.close()
+
+
+def test_threads_search_one_library_while_another_adds(tmp_path):
+    """A web server's shape: several threads search one Library while one adds files. No search
+    fails, every hit comes from a file that was completely indexed, and when the add is done the
+    new calls are found."""
+    import threading
+
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    first = shutil.copy(CALL_FILES["refund"], folder / "refund.mp3")
+    later = [shutil.copy(CALL_FILES[k], folder / f"{k}{CALL_FILES[k].suffix}") for k in ("late_delivery", "cancel_subscription")]
+    lib = Library(tmp_path / "calls.idx")
+    try:
+        assert lib.add(first).ok
+        errors, seen, stop = [], [], threading.Event()
+
+        def searcher() -> None:
+            while not stop.is_set():
+                try:
+                    for h in lib.search("package never arrived", k=5):
+                        seen.append((h.path, h.id))
+                except Exception as e:  # noqa: BLE001 - any failure is the finding
+                    errors.append(repr(e))
+                    return
+
+        threads = [threading.Thread(target=searcher) for _ in range(3)]
+        for t in threads:
+            t.start()
+        report = lib.add(later)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        assert report.ok and not errors, errors
+        assert seen, "the searching threads never got a hit"
+        ready = {f.path for f in lib.files() if f.status == "ready"}
+        assert {p for p, _ in seen} <= ready
+        ids = {i for p in ready for i, *_ in lib._catalog.window_rows(p)}
+        assert {i for _, i in seen} <= ids  # no hit from a window that is not (or no longer) indexed
+        assert lib.search("package never arrived", k=1)[0].path.endswith("late_delivery.flac")
+    finally:
+        lib.close()
