@@ -9,6 +9,7 @@
 
 from .errors import (
     AudioError,
+    IndexingError,
     IndexLockedError,
     InvalidInputError,
     ModelMismatchError,
@@ -19,7 +20,7 @@ from .errors import (
 from .fusion import FusionOptions
 from .library import Library
 from .options import TranscribeOptions, VadOptions, WindowOptions
-from .types import AddReport, FileInfo, Hit
+from .types import AddReport, CompactReport, FileInfo, Hit, RemoveReport
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,8 @@ __all__ = [
     "Library",
     "Hit",
     "AddReport",
+    "RemoveReport",
+    "CompactReport",
     "FileInfo",
     "TranscribeOptions",
     "VadOptions",
@@ -39,5 +42,6 @@ __all__ = [
     "ModelMismatchError",
     "StoreError",
     "IndexLockedError",
+    "IndexingError",
     "__version__",
 ]

@@ -243,3 +243,39 @@ def test_no_key_only_on_localhost(client, tmp_path, monkeypatch):
     assert local.get("/api/info", headers={"Host": "evil.example"}).status_code == 403
     r = local.post("/api/files", headers={"Origin": "https://evil.example"}, files={"file": ("a.wav", b"x")})
     assert r.status_code == 403 and r.json()["error"] == "Forbidden"
+
+
+def test_erase_a_customer_by_metadata_and_compact(tmp_path):
+    """Right to erasure over HTTP: POST /api/files/remove with a metadata filter removes every
+    file of that customer (and nothing else), reports it, and /api/compact gives the space
+    back. A file whose name is not UTF-8 is served as audio under the name the index shows."""
+    root = tmp_path / "root"
+    root.mkdir()
+    mine, other = shutil.copy(LIBRIVOX, root / "mine.flac"), shutil.copy(LIBRIVOX, root / "other.flac")
+    odd = os.path.join(os.fsencode(root), b"caf\xe9.flac")
+    shutil.copy(LIBRIVOX, odd)
+    lib = Library(tmp_path / "erase.idx")
+    try:
+        assert lib.add(mine, metadata={"customer_id": "C-1042"}).ok
+        assert lib.add(other, metadata={"customer_id": "C-7"}).ok
+        assert lib.add(odd, metadata={"customer_id": "C-7"}).ok
+        with TestClient(create_app(lib, api_key=KEY, roots=[root]), headers={"X-API-Key": KEY}) as c:
+            shown = next(f["path"] for f in c.get("/api/files").json()["files"] if "caf" in f["path"])
+            audio = c.get("/api/audio", params={"path": shown, "start": 0, "end": 2})
+            assert audio.status_code == 200 and wav_seconds(audio.content) == pytest.approx(2.0, abs=0.1)
+            for bad in ({}, {"where": {}}, {"where": "customer_id"}, {"where": {"speaker": "S1"}}):
+                r = c.post("/api/files/remove", json=bad)
+                assert r.status_code == 400, (bad, r.text)
+            r = c.post("/api/files/remove", json={"where": {"customer_id": "C-1042"}})
+            assert r.status_code == 200, r.text
+            report = r.json()
+            assert report["files"] == [str(mine)] and report["windows"] > 0 and report["vectors"]["text"] > 0
+            hits = c.get("/api/search", params={"q": "cold hearted and selfish", "k": 10}).json()["hits"]
+            assert hits and str(mine) not in {h["path"] for h in hits}
+            assert len(c.get("/api/files").json()["files"]) == 2
+            assert c.post("/api/files/remove", json={"where": {"customer_id": "C-1042"}}).json()["files"] == []
+            r = c.post("/api/compact")
+            assert r.status_code == 200 and r.json()["bytes_after"] > 0, r.text
+            assert c.get("/api/search", params={"q": "cold hearted and selfish", "k": 1}).json()["hits"]
+    finally:
+        lib.close()

@@ -291,6 +291,33 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
         n, gone = await state.write(remove)  # waits for a running job's step without holding a thread
         return {"removed": n, "paths": gone}
 
+    @api.post("/files/remove", tags=["files"], summary="Remove every file whose metadata matches a filter",
+              description="Right to erasure: `{\"where\": {\"customer_id\": \"C-1042\"}}` removes every "
+                          "matching file from the catalogue, the BM25 index, the stored transcripts and every "
+                          "vector collection, and reports what it removed. The bytes stay on disk until "
+                          "POST /api/compact (docs/privacy.md). Files this server saved from uploads are "
+                          "deleted from disk too.")
+    async def remove_where(body: Dict[str, Any]) -> Dict[str, Any]:
+        where = body.get("where") if isinstance(body, dict) else None
+        if not isinstance(where, dict) or not where:
+            raise InvalidInputError('the body must be {"where": {...}}, a filter on file metadata')
+        _valid_text(body, "the body")
+
+        def remove() -> Dict[str, Any]:
+            report = state.library.remove(where=where)
+            for p in report.files:
+                if within(p, str(state.upload_dir)):
+                    delete_upload(p)
+            return report.to_dict()
+
+        return await state.write(remove)
+
+    @api.post("/compact", tags=["files"], summary="Give the space of removed data back to the disk",
+              description="Rebuilds each vector collection and vacuums the catalogue (one pass; for a strict "
+                          "erasure stop the server and run `speechsearch compact`, docs/privacy.md).")
+    async def compact() -> Dict[str, Any]:
+        return await state.write(lambda: state.library.compact().to_dict())
+
     @api.patch("/files/metadata", tags=["files"], summary="Replace a file's metadata (no re-transcription)")
     async def update_metadata(body: Dict[str, Any]) -> Dict[str, Any]:
         path, metadata = body.get("path"), body.get("metadata")

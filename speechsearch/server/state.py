@@ -213,6 +213,7 @@ class State:
 
     def render(self, info: FileInfo, start: float, end: Optional[float], padding: float) -> bytes:
         """``[start - padding, end + padding]`` of an indexed file as WAV, redacted words bleeped."""
+        from .._paths import os_path
         from ..clips import clip_of
 
         if info.duration > 0:
@@ -228,6 +229,6 @@ class State:
         data = self.audio.get(key)
         if data is None:
             spans = [(a, b) for a, b, *_ in self.library.redactions(info.path)]
-            data = wav_bytes(clip_of(info.path, start, end, padding, spans))
+            data = wav_bytes(clip_of(os_path(info.path), start, end, padding, spans))
             self.audio.put(key, data)
         return data
