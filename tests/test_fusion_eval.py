@@ -79,3 +79,22 @@ def test_load_qrels_resolves_paths_and_checks_queries(tmp_path):
 
     with pytest.raises(InvalidInputError, match="type 'text' or 'audio'"):
         load_qrels(str(tmp_path / "bad.json"))
+
+
+@pytest.mark.parametrize("method", ["logistic", "calibrated", "minmax", "rrf"])
+def test_a_zero_weight_turns_its_signal_off_with_every_method(method):
+    """A weight of 0 is off, not "unset": the signal neither adds candidates nor moves them."""
+    on = FusionOptions(method=method, weights={"text": 1.0, "lexical": 1.0}, bias=0.0)
+    off = FusionOptions(method=method, weights={"text": 1.0, "lexical": 0.0}, bias=0.0)
+    scores = {"text": {"a": 0.6, "b": 0.5}, "lexical": {"b": 1.0, "c": 1.0}}
+    assert {i for i, _ in fuse(scores, on)} == {"a", "b", "c"}
+    assert [i for i, _ in fuse(scores, off)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("bad", [{"weights": {"text": -1.0}}, {"weights": {"txet": 1.0}}, {"method": "borda"},
+                                 {"floors": {"lexical": 1.5}}, {"candidates": 0}, {"scales": {"text": (1,)}}])
+def test_bad_fusion_options_are_invalid_input_when_made(bad):
+    from speechsearch import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        FusionOptions(**bad)
