@@ -39,6 +39,7 @@ __all__ = [
     "decode",
     "file_hash",
     "check_readable",
+    "check_decoder",
 ]
 
 DECODERS = ("auto", "ffmpeg", "pyav")
@@ -119,9 +120,14 @@ def _short(e: BaseException) -> str:
     return text[-1][:200] if text else type(e).__name__
 
 
-def _resolve_decoder(decoder: str) -> str:
+def check_decoder(decoder: str) -> None:
+    """Fail on a decoder name that is not one of :data:`DECODERS`."""
     if decoder not in DECODERS:
         raise InvalidInputError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
+
+
+def _resolve_decoder(decoder: str) -> str:
+    check_decoder(decoder)
     if decoder == "auto":
         return "ffmpeg" if shutil.which("ffmpeg") else "pyav"
     if decoder == "ffmpeg" and not shutil.which("ffmpeg"):

@@ -47,7 +47,7 @@ from ..audio import check_clip as _check_audio
 from ..errors import InvalidInputError, MissingDependencyError, ModelNotFoundError
 
 __all__ = ["AcousticEmbedder", "SpeechEmbedding", "EfficientWord", "MFCCEmbedder", "DEFAULT", "EMBEDDERS",
-           "POOLINGS", "get_acoustic_embedder"]
+           "POOLINGS", "get_acoustic_embedder", "model_id"]
 
 SAMPLE_RATE = 16000
 POOLINGS = ("mean", "meanstd", "max")
@@ -404,3 +404,9 @@ def get_acoustic_embedder(name: Union[str, AcousticEmbedder] = DEFAULT, *, pooli
         if k not in _cache:
             _cache[k] = cls(pooling=pooling, threads=threads, center=center)
         return _cache[k]
+
+
+def model_id(embedder: Any) -> str:
+    """What an index records for an acoustic embedder: its ``model_id`` (the built-in ones:
+    name, pooling and centring, e.g. "speech-embedding/meanstd+c"), else its ``name``."""
+    return getattr(embedder, "model_id", embedder.name)
