@@ -83,7 +83,7 @@ class SentenceVoices:
             segs = transcribe_chunks(p.transcriber, [chunk.audio], "en")[0]
             if not segs:
                 continue
-            # chunk-relative segments, as ingest._take_chunk passes them
+            # chunk-relative segments, as assemble.take_chunk takes them
             s, clips = sentence_clips(chunk, segs, p)
             spans += s
             vectors.append(p.voice.embed_many(clips))
