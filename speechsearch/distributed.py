@@ -20,14 +20,13 @@ installed with the same models. Ray itself is not a dependency of the core packa
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ._log import logger
 from .errors import InvalidInputError, MissingDependencyError, SpeechSearchError
-from .ingest import _FATAL, Processed, _File, process_files
-from .transcribe import ENGINES
+from .pipeline import FATAL, FileJob, Processed, build_pipeline
+from .process import process_files
 from .types import AddReport
 
 __all__ = ["ingest", "pipeline_spec", "WorkerLostError"]
@@ -69,34 +68,10 @@ def _check_reachable(address: str) -> None:
 
 def pipeline_spec(library: Any, cpus_per_worker: int = 1) -> Dict[str, Any]:
     """The keyword arguments that rebuild `library`'s indexing pipeline in another process
-    (engine, models, options, channels, redaction, diarization), with Whisper set to use
-    `cpus_per_worker` cores. Models travel by name: a transcriber or embedder given as an
+    (:meth:`Library.pipeline_spec <speechsearch.library.Library.pipeline_spec>`), with Whisper set
+    to use `cpus_per_worker` cores. Models travel by name: a transcriber or embedder given as an
     instance cannot be sent to a worker."""
-    p = library._pipeline
-    engine = getattr(p.transcriber, "engine", None)
-    if engine not in ENGINES:
-        raise InvalidInputError(
-            f"distributed ingestion needs a named engine ({sorted(ENGINES)}), not {engine!r}: "
-            "Ray workers rebuild the pipeline from names")
-    options = dict(library.options["transcribe"])
-    options.update(workers=max(1, int(cpus_per_worker)), cpu_threads=1)
-    acoustic = p.acoustic
-    voice = p.voice
-    return {
-        "transcriber": engine,
-        "model": p.transcriber.model,
-        "text_model": p.embedder.model,
-        "device": getattr(p.transcriber, "device", "auto"),
-        "transcribe_options": options,
-        "vad": library.options["vad"],
-        "windows": library.options["windows"],
-        "decoder": library.options["decoder"],
-        "acoustic": False if acoustic is None else getattr(acoustic, "model_id", acoustic.name),
-        "voice": False if voice is None else voice.name,
-        "channels": dict(p.channels),
-        "diarize": p.diarizer is not None,
-        "redact": bool(p.redact),
-    }
+    return library.pipeline_spec(cpus_per_worker)
 
 
 def _portable(e: BaseException, path: str) -> BaseException:
@@ -116,8 +91,6 @@ class _Worker:
     """A Ray actor body: one pipeline, models loaded once, files processed one after another."""
 
     def __init__(self, spec: Dict[str, Any], cpus: int):
-        from .library import Library
-
         t0 = time.perf_counter()
         try:
             import torch
@@ -125,11 +98,7 @@ class _Worker:
             torch.set_num_threads(max(1, cpus))
         except ImportError:  # pragma: no cover - torch comes with sentence-transformers
             pass
-        # a scratch index builds the pipeline through the same checks as the driver's Library;
-        # nothing is written to it, and it is gone before the first file
-        with tempfile.TemporaryDirectory(prefix="speechsearch-ray-") as scratch:
-            with Library(os.path.join(scratch, "worker.idx"), **spec) as library:
-                self.pipeline = library._pipeline
+        self.pipeline = build_pipeline(**spec)  # the driver's Library checked it against the index
         for model in (self.pipeline.transcriber, self.pipeline.embedder):
             load = getattr(model, "load", None)
             if callable(load):
@@ -145,7 +114,7 @@ class _Worker:
     def process(self, path: str, hash: str, info: Any, channels: Dict[int, str]) -> Tuple[Any, Dict[str, Any]]:
         """(Processed or the exception, worker facts) for one file."""
         t0 = time.perf_counter()
-        f = _File(path, hash, info, channels)
+        f = FileJob(path, hash, info, channels)
         result: Any = RuntimeError(f"{path}: the pipeline ended without a result")
         try:
             for _, result in process_files([f], self.pipeline):
@@ -159,10 +128,10 @@ class _Worker:
 
 
 def _processor(ray: Any, actors: List[Any], stats: Dict[str, Any]) -> Any:
-    """A replacement for ingest.process_files that hands files to `actors` (two queued per actor,
+    """A replacement for process.process_files that hands files to `actors` (two queued per actor,
     so none waits for the driver) and yields results as they finish."""
 
-    def run(states: List[_File], pipeline: Any, progress: Any) -> Iterator[Tuple[_File, Any]]:
+    def run(states: List[FileJob], pipeline: Any, progress: Any) -> Iterator[Tuple[FileJob, Any]]:
         todo = list(range(len(states)))[::-1]
         free = [a for a in actors for _ in range(2)]
         running: Dict[Any, Tuple[int, Any]] = {}
@@ -191,7 +160,7 @@ def _processor(ray: Any, actors: List[Any], stats: Dict[str, Any]) -> Any:
             except ray.exceptions.RayError as e:
                 result = WorkerLostError(f"{f.path}: Ray could not run it: {e}")
                 free.append(actor)
-            if isinstance(result, _FATAL):
+            if isinstance(result, FATAL):
                 raise result
             if isinstance(result, (KeyboardInterrupt, SystemExit)):
                 raise result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 import uuid
@@ -14,7 +13,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Seque
 
 from ._log import logger
 from ._paths import stored_path, to_path
-from .audio import DECODERS, load_clip
+from .audio import check_decoder, load_clip
 from .catalog import Catalog
 from .embed.text import get_text_embedder
 from .erase import collection_kind, files_matching, remove_files
@@ -22,32 +21,25 @@ from .errors import (
     AudioError,
     IndexingError,
     InvalidInputError,
-    MissingDependencyError,
     ModelMismatchError,
     NotIndexedError,
     SpeechSearchError,
     StoreError,
 )
+from .commit import record_models, update_metadata
 from .filters import build_where
-from .ingest import (
-    Pipeline,
-    export_records,
-    import_records,
-    reembed,
-    backfill_acoustic,
-    check_metadata,
-    field_types,
-    ingest,
-    parse_channels,
-    update_metadata,
-)
+from .ingest import ingest
+from .metadata import check_metadata, field_types
+from .pipeline import build_pipeline, check_model, choose_acoustic, choose_voice, pipeline_spec
+from .reindex import backfill_acoustic, reembed
+from .transcripts import import_records, record_segments, write_records
 from .models import DEFAULT_TEXT_MODEL, DEFAULT_WHISPER, preset, text_model_id, whisper_model_id
 from .options import TranscribeOptions, VadOptions, WindowOptions, as_dict, coerce
 from .fusion import FusionOptions
 from .search import ranked_search
 from .lock import writer_lock
 from .store import ChromaStore, choose_store, collection_names, collection_prefix, vacuum_embedded
-from .transcribe import ENGINES, get_transcriber
+from .transcribe import ENGINES
 from .types import AddReport, CompactReport, FileInfo, Hit, RemoveReport, Segment
 
 __all__ = ["Library"]
@@ -120,8 +112,7 @@ class Library:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"{self.path}: cannot create the index directory ({e})") from e
-        if decoder not in DECODERS:
-            raise InvalidInputError(f"unknown decoder {decoder!r}; choose one of {DECODERS}")
+        check_decoder(decoder)
         self.show_progress = show_progress
         self._catalog = Catalog(self.path / "catalog.sqlite3")
         # vectors: embedded Chroma in the directory, or a Chroma server (docs/scaling.md)
@@ -143,9 +134,9 @@ class Library:
         if quality is not None:  # a preset names both models; explicit names win
             preset_asr, preset_text = preset(quality)
             model, text_model = model or preset_asr, text_model or preset_text
-        model = self._check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER)
-        text_model = self._check_model("text_model", text_model, text_model_id, recorded["text_model"],
-                                       DEFAULT_TEXT_MODEL)
+        model = check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER, self.path)
+        text_model = check_model("text_model", text_model, text_model_id, recorded["text_model"],
+                                 DEFAULT_TEXT_MODEL, self.path)
         self.fusion = _fusion_for(fusion, text_model_id(text_model))
         self._fusion_given = fusion is not None
         options = coerce(TranscribeOptions, transcribe_options)
@@ -154,19 +145,12 @@ class Library:
         diarize = self._catalog.get_meta("diarize") == "1" if diarize is None else bool(diarize)
         if transcriber is None:  # the engine that built the index, else the default
             transcriber = recorded["asr_engine"] if recorded["asr_engine"] in ENGINES else "faster-whisper"
-        self._pipeline = Pipeline(
-            transcriber=get_transcriber(transcriber, model=model, options=options, device=device),
-            embedder=get_text_embedder(text_model, device=device),
-            vad=coerce(VadOptions, vad),
-            windows=coerce(WindowOptions, windows),
-            decoder=decoder,
-            acoustic=self._choose_acoustic(acoustic, recorded["acoustic_model"]),
-            voice=self._choose_voice(voice, recorded["voice_model"]),
-            channels=parse_channels(channels),
-            redact=bool(redact),
-        )
-        if diarize:
-            self._pipeline.diarizer = self._pipeline.voice or self._choose_voice(True, None)
+        self._pipeline = build_pipeline(
+            transcriber=transcriber, model=model, text_model=text_model, device=device, transcribe_options=options,
+            vad=vad, windows=windows, decoder=decoder,
+            acoustic=choose_acoustic(acoustic, recorded["acoustic_model"], self._catalog, self.path),
+            voice=choose_voice(voice, recorded["voice_model"], self.path),
+            channels=channels, diarize=diarize, redact=redact)
         engine = self._pipeline.transcriber.engine
         if recorded["asr_engine"] is not None and recorded["asr_engine"] != engine:
             raise ModelMismatchError(
@@ -176,57 +160,12 @@ class Library:
                         "windows": as_dict(self._pipeline.windows), "decoder": decoder,
                         "channels": self._pipeline.channels, "diarize": bool(diarize), "redact": bool(redact)}
 
-    def _choose_acoustic(self, acoustic: Any, recorded: Optional[str]) -> Any:
-        """The acoustic embedder for this index: "auto" keeps what built it (the default model for
-        a new index; none for an index made before acoustic vectors, until `reindex_acoustic`),
-        False or None switches it off, a name or an instance must match what built it."""
-        from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder
-
-        if acoustic is False or acoustic is None:
-            return None
-        if acoustic == "auto":
-            if recorded is None and self._catalog.files():
-                logger.info("%s has no acoustic vectors; `speechsearch reindex --acoustic` adds them", self.path)
-                return None
-            try:
-                return get_acoustic_embedder(recorded or DEFAULT_ACOUSTIC)
-            except MissingDependencyError as e:
-                if recorded is not None:
-                    raise
-                logger.warning("indexing without acoustic vectors: %s", e)
-                return None
-        embedder = get_acoustic_embedder(acoustic)
-        if recorded is not None and _model_id(embedder) != recorded:
-            raise ModelMismatchError(
-                f"{self.path} was built with acoustic model {recorded!r}, not {_model_id(embedder)!r}; "
-                "open it without naming one, or index into a new directory")
-        return embedder
-
-    def _choose_voice(self, voice: Any, recorded: Optional[str]) -> Any:
-        """Voice vectors are optional: True (the default voice model), a name or an instance turns
-        them on for the files added from now on; False leaves them off."""
-        if voice is False or voice is None:
-            return None
-        from .embed.voice import DEFAULT as DEFAULT_VOICE, get_voice_embedder
-
-        embedder = get_voice_embedder(DEFAULT_VOICE if voice is True else voice)
-        if recorded is not None and embedder.name != recorded:
-            raise ModelMismatchError(
-                f"{self.path} was built with voice model {recorded!r}, not {embedder.name!r}; "
-                "open it with voice=True, or index into a new directory")
-        return embedder
-
-    def _check_model(self, key: str, asked: Optional[str], to_id: Any, recorded: Optional[str],
-                     default: str) -> str:
-        if asked is None:
-            return recorded or default
-        if recorded is not None and to_id(asked) != recorded and to_id(asked) != to_id(recorded):
-            raise ModelMismatchError(
-                f"{self.path} was built with {key.replace('_', ' ')} {recorded!r}, not {to_id(asked)!r}; "
-                f"open it without naming a model (or with {recorded!r}), or index into a new directory"
-                + ("; to switch text models, run Library(path).reindex(text_model=...) or "
-                   "`speechsearch reindex --text-model NAME`" if key == "text_model" else ""))
-        return asked
+    def pipeline_spec(self, cpus_per_worker: int = 1) -> Dict[str, Any]:
+        """The keyword arguments that rebuild this library's indexing pipeline in another process
+        with :func:`speechsearch.pipeline.build_pipeline` (engine, models, options, channels,
+        redaction, diarization), Whisper set to use `cpus_per_worker` cores. Models travel by
+        name: a transcriber given as an instance cannot be sent (InvalidInputError)."""
+        return pipeline_spec(self._pipeline, cpus_per_worker)
 
     # -- the store and the writer lock ------------------------------------------------------------
     def _vectors(self, collection: str) -> ChromaStore:
@@ -338,16 +277,7 @@ class Library:
         return report
 
     def _record_models(self) -> None:
-        self._catalog.set_meta({"redact": "1" if self._pipeline.redact else "0",
-                                "diarize": "1" if self._pipeline.diarizer is not None else "0"})
-        if not self._catalog.has_files() and self._pipeline.windows.context_min_seconds > 0:
-            self._catalog.set_meta({"contexts": "1"})  # a new index gets context units
-        models = self._pipeline.models
-        if self._catalog.get_meta("text_model") is None:
-            self._catalog.set_meta(models)
-        for key in ("acoustic_model", "voice_model"):
-            if key in models and self._catalog.get_meta(key) is None:
-                self._catalog.set_meta({key: models[key]})
+        record_models(self._catalog, self._pipeline)
 
     @overload
     def remove(self, path: PathLike) -> int: ...
@@ -546,16 +476,7 @@ class Library:
     def export_transcripts(self, out: PathLike, paths: Optional[Iterable[PathLike]] = None) -> int:
         """Write the transcripts (segments, words, channels, speakers, language, metadata) of the
         indexed files, or of `paths`, to `out` as JSON Lines, one file per line. Returns the count."""
-        target = Path(os.fspath(out)).expanduser()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        n = 0
-        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for rec in export_records(self._catalog, None if paths is None else list(paths)):
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-                n += 1
-        os.replace(tmp, target)
-        return n
+        return write_records(self._catalog, out, paths)
 
     @_writes("import")
     def import_transcripts(self, src: PathLike) -> AddReport:
@@ -619,11 +540,11 @@ class Library:
         existed, or files whose transcripts were imported). Transcripts are reused, only the audio
         is decoded again. A file whose audio is missing or changed is skipped with a warning (it
         is still searchable by text). Returns the number of files done."""
-        if self._pipeline.acoustic is None:
-            from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder
+        from .embed.acoustic import DEFAULT as DEFAULT_ACOUSTIC, get_acoustic_embedder, model_id
 
+        if self._pipeline.acoustic is None:
             self._pipeline.acoustic = get_acoustic_embedder(DEFAULT_ACOUSTIC)
-        self._catalog.set_meta({"acoustic_model": _model_id(self._pipeline.acoustic)})
+        self._catalog.set_meta({"acoustic_model": model_id(self._pipeline.acoustic)})
         done = 0
         with _unexpected(f"{self.path}: reindex_acoustic"):
             for path in self._catalog.without_acoustic():
@@ -651,10 +572,8 @@ class Library:
     def transcript(self, path: PathLike) -> List[Segment]:
         """One indexed file's transcript: segments with word times, channel and speaker (after
         redaction, when the index redacts)."""
-        from .ingest import _record_segments
-
         info = self.file(path)
-        return _record_segments({"segments": self._catalog.transcript(info.path)}, info.path)
+        return record_segments({"segments": self._catalog.transcript(info.path)}, info.path)
 
     def redactions(self, path: PathLike) -> List[Tuple[float, float, str, int]]:
         """The redacted spans of one indexed file: (start, end, kind, channel)."""
@@ -743,7 +662,3 @@ def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[st
         raise InvalidInputError(f"signals must be a non-empty subset of {allowed}, got {signals!r}")
     return chosen
 
-
-def _model_id(embedder: Any) -> str:
-    """What the index records for an acoustic or voice embedder."""
-    return getattr(embedder, "model_id", embedder.name)
