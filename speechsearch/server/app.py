@@ -28,7 +28,7 @@ from .. import __version__
 from .._log import logger
 from ..errors import InvalidInputError
 from ..filters import json_object
-from ..ingest import check_metadata
+from ..metadata import check_metadata
 from ..library import Library
 from ..types import FileInfo, Hit
 from .errors import ApiError, error_response, install_error_handlers
