@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT))
 
 from speechsearch import Library  # noqa: E402
 from speechsearch.audio import load_clip  # noqa: E402
-from speechsearch.evaluate import judge, load_qrels  # noqa: E402
+from speechsearch.evaluate import load_qrels  # noqa: E402
 from speechsearch.fusion import FusionOptions  # noqa: E402
-from speechsearch.search import collapse, gather  # noqa: E402
-from speechsearch.types import Hit  # noqa: E402
+from speechsearch.search import gather  # noqa: E402
+from speechsearch.tune import fit_pairwise, phi, platt, rank  # noqa: E402  (one fit for the library and this script)
 
 TEXT_FEATURES = ("text", "context", "file", "lexical")
 FEATURE_SETS = [("text", "lexical"), ("context", "lexical"), ("text", "context", "lexical"),
@@ -83,24 +83,6 @@ def collect(lib: Library, queries: Sequence[dict], candidates: int = 60) -> List
     return out
 
 
-def phi(signal: str, x: float, floors: Dict[str, float]) -> float:
-    """fusion.feature: a signal with a floor counts only above it."""
-    f = floors.get(signal)
-    return x if f is None else max(0.0, x - f) / (1.0 - f)
-
-
-def rank(q: dict, rows: List[dict], weights: Dict[str, float], bias: float, floors: Dict[str, float]):
-    """The query's outcome (evaluate.judge) with windows scored by the logistic model."""
-    hits = []
-    for r in rows:
-        z = bias + sum(w * phi(s, r["x"].get(s, 0.0), floors) for s, w in weights.items())
-        score = 1 / (1 + math.exp(-z)) if z > -500 else 0.0
-        hits.append(Hit(r["path"], r["start"], r["end"], "", score, channel=r["channel"], id=r["id"],
-                        speaker=r["speaker"]))
-    hits.sort(key=lambda h: (-h.score, h.id))
-    return judge(q, collapse(hits, 10), "cv", 0.0)
-
-
 GRID = {"text": (0.0, 1.0, 2.0, 4.0), "context": (0.0, 1.0, 2.0, 4.0, 8.0), "file": (0.0, 1.0, 2.0, 4.0),
         "lexical": (0.0, 0.25, 0.5, 1.0, 2.0)}
 
@@ -137,55 +119,6 @@ def fit(data: List[Tuple[dict, List[dict]]], features: Sequence[str], c: float,
         if best_key is None or key > best_key:
             best, best_key = combo, key
     return platt(data, dict(zip(features, best)), floors)
-
-
-def platt(data: List[Tuple[dict, List[dict]]], weights: Dict[str, float],
-          floors: Dict[str, float]) -> Tuple[Dict[str, float], float]:
-    """Scale `weights` and find a bias so that sigmoid(bias + w.x) is the probability that a
-    candidate window's call is relevant (a one-dimensional logistic regression, each query
-    weighing the same)."""
-    from sklearn.linear_model import LogisticRegression
-
-    Z, Y, W = [], [], []
-    for q, rows in data:
-        rel = {r["file"] for r in q["relevant"]}
-        for r in rows:
-            Z.append(sum(w * phi(s, r["x"].get(s, 0.0), floors) for s, w in weights.items()))
-            Y.append(1 if r["path"] in rel else 0)
-            W.append(1.0 / max(1, len(rows)))
-    model = LogisticRegression(C=1e6, max_iter=2000)
-    model.fit(np.array(Z)[:, None], np.array(Y), sample_weight=np.array(W) * len(data) / sum(W))
-    a = float(model.coef_[0][0])
-    return {s: float(v) * a for s, v in weights.items()}, float(model.intercept_[0])
-
-
-def fit_pairwise(data: List[Tuple[dict, List[dict]]], features: Sequence[str], c: float,
-                 floors: Dict[str, float]) -> Tuple[Dict[str, float], float]:
-    """Two steps. Ranking: a logistic regression on within-query pairs (a window of a relevant
-    call against one of an irrelevant call), so the weights order candidates rather than
-    classify them, each query weighing the same. Calibration: a one-dimensional logistic
-    regression (Platt) of "this window's call is relevant" on that ranking score, so the final
-    score is a probability. Returns the scaled weights and the bias."""
-    from sklearn.linear_model import LogisticRegression
-
-    D, w = [], []
-    for q, rows in data:
-        rel = {r["file"] for r in q["relevant"]}
-        feats = np.array([[phi(s, r["x"].get(s, 0.0), floors) for s in features] for r in rows])
-        pos = [n for n, r in enumerate(rows) if r["path"] in rel]
-        neg = [n for n, r in enumerate(rows) if r["path"] not in rel]
-        if not pos or not neg:
-            continue
-        pairs = [(a, b) for a in pos for b in neg]
-        for a, b in pairs:
-            D.append(feats[a] - feats[b])
-            w.append(1.0 / len(pairs))
-    D, w = np.array(D), np.array(w)
-    X = np.concatenate([D, -D])
-    y = np.concatenate([np.ones(len(D)), np.zeros(len(D))])
-    ranker = LogisticRegression(C=c, fit_intercept=False, max_iter=5000)
-    ranker.fit(X, y, sample_weight=np.concatenate([w, w]) * len(data) / w.sum())
-    return platt(data, {s: float(v) for s, v in zip(features, ranker.coef_[0])}, floors)
 
 
 def folds_of(qrels_files: Dict[str, dict], collected: List[Tuple[dict, List[dict]]]) -> Dict[str, list]:

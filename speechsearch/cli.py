@@ -245,6 +245,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    if not args.labels and not args.undo and not args.history:
+        print("speechsearch: error: give LABELS.json (the qrels format of `speechsearch eval`), --history or --undo",
+              file=sys.stderr)
+        return 2
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
+        if args.undo:
+            options = lib.untune()
+            print(json.dumps({"weights": dict(options.weights), "bias": options.bias}) if args.json
+                  else f"untuned: fusion weights now {dict(options.weights)}, bias {options.bias}")
+            return 0
+        if args.history:
+            print(json.dumps(lib.tuned(), indent=2))
+            return 0
+        report = lib.tune(args.labels, holdout=args.holdout, seed=args.seed, holdout_groups=args.holdout_groups)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve  # the [server] extra; without it a MissingDependencyError names it
 
@@ -378,6 +397,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compact in this process only (by default a second pass runs in a new process)")
     p.add_argument("--json", action="store_true", help="print the sizes before and after as JSON")
     p.set_defaults(func=cmd_compact)
+    p = sub.add_parser("tune", parents=[common],
+                       help="learn the index's fusion weights from labelled queries, proven on held-out ones")
+    p.add_argument("labels", nargs="?", metavar="LABELS.json", help="labelled queries, the qrels format of eval")
+    p.add_argument("--holdout", type=float, default=0.3, help="share of the queries held out (default 0.3)")
+    p.add_argument("--holdout-groups", default=None, choices=["intent"],
+                   help="hold out whole intents (from the labels' files entries) instead of single queries")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--history", action="store_true", help="print every tune of this index (JSON)")
+    p.add_argument("--undo", action="store_true", help="go back to the weights before the last applied tune")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_tune)
+
     p = sub.add_parser("serve", parents=[common], help="serve the index over HTTP (API docs at /docs)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")

@@ -9,7 +9,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
 from ._log import logger
 from ._paths import stored_path, to_path
@@ -41,6 +41,9 @@ from .lock import writer_lock
 from .store import ChromaStore, choose_store, collection_names, collection_prefix, vacuum_embedded
 from .transcribe import ENGINES
 from .types import AddReport, CompactReport, FileInfo, Hit, RemoveReport, Segment
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .tune import TuneReport
 
 __all__ = ["Library"]
 
@@ -139,6 +142,8 @@ class Library:
                                  DEFAULT_TEXT_MODEL, self.path)
         self.fusion = _fusion_for(fusion, text_model_id(text_model))
         self._fusion_given = fusion is not None
+        if not self._fusion_given:  # weights a `tune` fitted to this index's labels, for its text model
+            self.fusion = _tuned(self.fusion, self._catalog, text_model_id(text_model))
         options = coerce(TranscribeOptions, transcribe_options)
         # redaction and diarization stay as the index was built unless said otherwise
         redact = self._catalog.get_meta("redact") == "1" if redact is None else bool(redact)
@@ -361,6 +366,66 @@ class Library:
         logger.info("%s: %s", self.path, report.summary())
         return report
 
+    @_writes("tune")
+    def tune(self, labels: PathLike, *, holdout: float = 0.3, seed: int = 0,
+             holdout_groups: Optional[str] = None) -> "TuneReport":
+        """Learn this index's fusion weights from labelled queries (`labels`: the qrels format of
+        `speechsearch eval`) and prove them on held-out ones.
+
+        The text queries are split (a `holdout` share, drawn with `seed`; ``holdout_groups="intent"``
+        holds whole intents out); the weights are fitted on the rest by cross-validation and both
+        the weights in use and the new ones rank the held-out queries. The new weights are applied
+        (stored in the index, used by every later search and by every process that opens it) only
+        if no query type gets worse on the held-out queries by more than `tune.NOISE` MRR@10;
+        the report says which, with before/after metrics per type. `untune()` goes back.
+        Only the fusion is learned for now: the text and acoustic models stay as they are."""
+        from .tune import tune_fusion
+
+        report = tune_fusion(self, os.fspath(labels), holdout=holdout, seed=seed, holdout_groups=holdout_groups)
+        model = self._pipeline.embedder.model_name
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "text_model": model,
+                 **report.to_dict()}
+        if self._fusion_given:
+            report.applied, report.reason = False, ("this Library was opened with fusion= given, which wins "
+                                                    "over tuned weights; " + report.reason)
+            entry.update(applied=False, reason=report.reason)
+        self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [entry], [])
+        if report.applied:
+            tuned = {"text_model": model, "weights": report.weights, "bias": report.bias}
+            self._catalog.update_meta_json("fusion_tuned", lambda stack: list(stack or []) + [tuned], [])
+            self.fusion = _tuned(self.fusion, self._catalog, model)
+        logger.info("%s", report.summary())
+        return report
+
+    def tuned(self) -> List[Dict[str, Any]]:
+        """Every `tune` of this index, oldest first: when, on which labels (path and SHA-256),
+        the settings, the held-out metrics before and after, whether it was applied, and untunes."""
+        import json
+
+        return json.loads(self._catalog.get_meta("tune_history") or "[]")
+
+    @_writes("untune")
+    def untune(self) -> FusionOptions:
+        """Go back to the fusion weights in use before the last applied `tune` (the fitted
+        defaults after the first). Returns the options now in use."""
+        popped: List[Any] = []
+
+        def pop(stack: Any) -> List[Any]:
+            stack = list(stack or [])
+            if not stack:
+                raise InvalidInputError(f"{self.path}: no tune to undo")
+            popped.append(stack.pop())
+            return stack
+
+        self._catalog.update_meta_json("fusion_tuned", pop, [])
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [
+            {"at": at, "untune": True, "removed": popped[0]}], [])
+        if not self._fusion_given:
+            model = self._pipeline.embedder.model_name
+            self.fusion = _tuned(FusionOptions.fitted(model), self._catalog, model)
+        return self.fusion
+
     @_writes("update metadata")
     def update_metadata(self, path: PathLike, metadata: Dict[str, Any]) -> None:
         """Replace the user metadata of an indexed file (no re-transcription)."""
@@ -528,7 +593,7 @@ class Library:
                                 "contexts": "1" if contexts else "0", "text_model": embedder.model_name})
         self._store, self._context_store, self._pipeline.embedder = new, new_context, embedder
         if not self._fusion_given:  # the weights fitted for the new model's scores
-            self.fusion = FusionOptions.fitted(embedder.model_name)
+            self.fusion = _tuned(FusionOptions.fitted(embedder.model_name), self._catalog, embedder.model_name)
         old.drop()
         old_context.drop()
         logger.info("%s: %d windows re-embedded with %s", self.path, n, embedder.model_name)
@@ -653,6 +718,20 @@ def _fusion_for(fusion: Any, text_model: str) -> FusionOptions:
         return fusion
     given = dict(coerce(FusionOptions, fusion).__dict__) if fusion is not None else {}
     return FusionOptions.fitted(text_model, **{k: given[k] for k in (fusion or {})})
+
+
+def _tuned(options: FusionOptions, catalog: Catalog, text_model: str) -> FusionOptions:
+    """`options` with the last applied tune's weights, when it was fitted for `text_model`."""
+    import json
+
+    stack = json.loads(catalog.get_meta("fusion_tuned") or "[]")
+    if not stack:
+        return options
+    last = stack[-1]
+    if last.get("text_model") != text_model:
+        logger.info("tuned fusion weights were fitted for %s, not %s: not used", last.get("text_model"), text_model)
+        return options
+    return replace(options, weights=dict(last["weights"]), bias=float(last["bias"]))
 
 
 def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[str, ...]:

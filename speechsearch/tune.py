@@ -1,0 +1,327 @@
+"""Learning from a team's labelled queries: re-fit the fusion weights, and prove it on held-out ones.
+
+`Library.tune(labels)` takes the same qrels file as `speechsearch eval`. Its text queries are
+split into a training part and a held-out part (by query, or by group: ``holdout_groups="intent"``
+holds whole intents out). Each query is run once with every signal on and a wide candidate pool
+(`collect`); the raw scores of its candidate windows are kept, so that any set of weights ranks
+them exactly as `Library.search` would. The logistic fusion model is then fitted on the training
+queries (`fit`: pairwise logistic ranking, regularisation chosen by cross-validation over the
+training queries, Platt calibration so the score stays a probability) and both the weights in
+use and the new ones rank the held-out queries. The new weights are applied only when no query
+type of the held-out part gets worse than `NOISE` in MRR@10.
+
+What is learned lives in the index's catalogue (`meta`: "fusion_tuned", "tune_history"), with the
+labels' hash, the settings and the metrics; `Library.untune()` goes back. The text and acoustic
+models are not trained here (yet): fusion only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InvalidInputError
+from .evaluate import Metrics, QueryOutcome, judge, load_qrels
+from .fusion import FusionOptions
+from .search import collapse, gather
+from .types import Hit
+
+__all__ = ["TuneReport", "collect", "fit", "rank", "split", "tune_fusion", "NOISE", "MIN_QUERIES"]
+
+TEXT_FEATURES = ("text", "context", "file", "lexical")
+CS = (1.0, 10.0, 100.0)  # inverse regularisation strengths tried by cross-validation
+NOISE = 0.02  # a held-out MRR@10 drop larger than this on any query type: the tune is not applied
+MIN_QUERIES = 6  # text queries needed to train and to hold some out
+THRESHOLD = 0.5
+
+Rows = List[Dict[str, Any]]
+Data = List[Tuple[Dict[str, Any], Rows]]
+
+
+def collect(lib: Any, queries: Sequence[Dict[str, Any]], candidates: int = 60) -> Data:
+    """Each text query with its candidate windows: path, times, channel, speaker and the raw
+    score of every signal (gathered with all of them on, so any weights can rank them)."""
+    every = {s: 1.0 for s in TEXT_FEATURES}
+    options = FusionOptions(weights=dict(every, exact=1.0), candidates=candidates)
+    embedder = lib._pipeline.embedder
+    out = []
+    for q in queries:
+        text = q["query"]
+        cand, on = gather(lib._text_store(), lib._catalog, 10, options, text=text,
+                          text_vector=embedder.encode_query(text), context_store=lib._contexts())
+        ready = lib._catalog.ready(cand.place(i)[0] for i in cand.ids())
+        rows = []
+        for i in cand.ids():
+            path, start, end, channel, speaker = cand.place(i)
+            if path not in ready:
+                continue
+            rows.append({"id": i, "path": path, "start": float(start), "end": float(end),
+                         "channel": int(channel), "speaker": speaker,
+                         "x": {s: float(cand.scores.get(s, {}).get(i, 0.0)) for s in on}})
+        out.append((q, rows))
+    return out
+
+
+def phi(signal: str, x: float, floors: Dict[str, float]) -> float:
+    """fusion.feature: a signal with a floor counts only above it."""
+    f = floors.get(signal)
+    return x if f is None else max(0.0, x - f) / (1.0 - f)
+
+
+def rank(q: Dict[str, Any], rows: Rows, weights: Dict[str, float], bias: float,
+         floors: Dict[str, float]) -> QueryOutcome:
+    """The query's outcome (evaluate.judge) with its windows scored by the logistic model."""
+    hits = []
+    for r in rows:
+        z = bias + sum(w * phi(s, r["x"].get(s, 0.0), floors) for s, w in weights.items())
+        score = 1 / (1 + math.exp(-z)) if z > -500 else 0.0
+        hits.append(Hit(r["path"], r["start"], r["end"], "", score, channel=r["channel"], id=r["id"],
+                        speaker=r["speaker"]))
+    hits.sort(key=lambda h: (-h.score, h.id))
+    return judge(q, collapse(hits, 10), "tune", 0.0)
+
+
+def platt(data: Data, weights: Dict[str, float], floors: Dict[str, float]) -> Tuple[Dict[str, float], float]:
+    """Scale `weights` and find a bias so that sigmoid(bias + w.x) is the probability that a
+    candidate window's call is relevant (one-dimensional logistic regression, each query
+    weighing the same)."""
+    from sklearn.linear_model import LogisticRegression
+
+    Z, Y, W = [], [], []
+    for q, rows in data:
+        rel = {r["file"] for r in q["relevant"]}
+        for r in rows:
+            Z.append(sum(w * phi(s, r["x"].get(s, 0.0), floors) for s, w in weights.items()))
+            Y.append(1 if r["path"] in rel else 0)
+            W.append(1.0 / max(1, len(rows)))
+    if len(set(Y)) < 2:
+        raise InvalidInputError("the training queries' candidates are all relevant or all irrelevant; "
+                                "label more queries (or more varied ones) to tune")
+    model = LogisticRegression(C=1e6, max_iter=2000)
+    model.fit(np.array(Z)[:, None], np.array(Y), sample_weight=np.array(W) * len(data) / sum(W))
+    a = float(model.coef_[0][0])
+    return {s: float(v) * a for s, v in weights.items()}, float(model.intercept_[0])
+
+
+def fit_pairwise(data: Data, features: Sequence[str], c: float,
+                 floors: Dict[str, float]) -> Tuple[Dict[str, float], float]:
+    """Ranking: a logistic regression on within-query pairs (a window of a relevant call against
+    one of an irrelevant call), each query weighing the same; then `platt` calibration."""
+    from sklearn.linear_model import LogisticRegression
+
+    D, w = [], []
+    for q, rows in data:
+        rel = {r["file"] for r in q["relevant"]}
+        feats = np.array([[phi(s, r["x"].get(s, 0.0), floors) for s in features] for r in rows])
+        pos = [n for n, r in enumerate(rows) if r["path"] in rel]
+        neg = [n for n, r in enumerate(rows) if r["path"] not in rel]
+        if not pos or not neg:
+            continue
+        pairs = [(a, b) for a in pos for b in neg]
+        for a, b in pairs:
+            D.append(feats[a] - feats[b])
+            w.append(1.0 / len(pairs))
+    if not D:
+        raise InvalidInputError("no training query has both a relevant and an irrelevant candidate; "
+                                "check that the labels name indexed files")
+    D_, w_ = np.array(D), np.array(w)
+    X = np.concatenate([D_, -D_])
+    y = np.concatenate([np.ones(len(D_)), np.zeros(len(D_))])
+    ranker = LogisticRegression(C=c, fit_intercept=False, max_iter=5000)
+    ranker.fit(X, y, sample_weight=np.concatenate([w_, w_]) * len(data) / w_.sum())
+    # a signal may only help: a negative weight would push matches down on new queries
+    coef = {s: max(0.0, float(v)) for s, v in zip(features, ranker.coef_[0])}
+    if not any(coef.values()):
+        raise InvalidInputError("the labels give no signal a positive weight; check them")
+    return platt(data, coef, floors)
+
+
+def fit(train: Data, features: Sequence[str], floors: Dict[str, float], seed: int = 0
+        ) -> Tuple[Dict[str, float], float, float]:
+    """The weights and bias fitted on `train`, with the regularisation chosen by 3-fold
+    cross-validation over its queries (mean MRR@10). Returns (weights, bias, C)."""
+    rng = random.Random(seed)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    folds = [order[n::3] for n in range(3)]
+    best_c, best = CS[0], -1.0
+    for c in CS:
+        scores = []
+        for held in folds:
+            inner = [train[i] for i in order if i not in held]
+            try:
+                w, b = fit_pairwise(inner, features, c, floors)
+            except InvalidInputError:
+                continue
+            scores += [rank(train[i][0], train[i][1], w, b, floors).rr for i in held]
+        mean = float(np.mean(scores)) if scores else -1.0
+        if mean > best + 1e-9:
+            best_c, best = c, mean
+    weights, bias = fit_pairwise(train, features, best_c, floors)
+    return weights, bias, best_c
+
+
+def split(queries: Sequence[Dict[str, Any]], holdout: float, seed: int, group_of: Optional[Any] = None
+          ) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """(train, held out): a `holdout` share of the queries, drawn with `seed`; with `group_of`
+    (query -> group name), whole groups are held out."""
+    rng = random.Random(seed)
+    if group_of is None:
+        idx = list(range(len(queries)))
+        rng.shuffle(idx)
+        n = max(1, round(holdout * len(queries)))
+        held = set(idx[:n])
+        return [q for i, q in enumerate(queries) if i not in held], [q for i, q in enumerate(queries) if i in held]
+    groups = sorted({group_of(q) for q in queries})
+    rng.shuffle(groups)
+    n = max(1, round(holdout * len(groups)))
+    held = set(groups[:n])
+    return [q for q in queries if group_of(q) not in held], [q for q in queries if group_of(q) in held]
+
+
+def metrics_by_type(outcomes: Sequence[QueryOutcome]) -> Dict[str, Dict[str, Any]]:
+    """Per query group (and "text" over all): MRR@10, nDCG@10, P/R/F1 at 0.5, count."""
+    by: Dict[str, List[QueryOutcome]] = defaultdict(list)
+    for o in outcomes:
+        by[o.group].append(o)
+        by[o.group.split("/")[0]].append(o)
+    out = {}
+    for g, os_ in sorted(by.items()):
+        m = Metrics.of(os_, THRESHOLD)
+        out[g] = {"queries": m.queries, "mrr": round(m.mrr, 4), "ndcg": round(m.ndcg, 4),
+                  "span_hit": None if m.span_hit is None else round(m.span_hit, 4),
+                  "precision": round(m.precision, 4), "recall": round(m.recall, 4), "f1": round(m.f1, 4)}
+    return out
+
+
+@dataclass
+class TuneReport:
+    """What one `Library.tune` did: held-out metrics before and after per query type, whether
+    the new weights were applied (and why not), the weights, and the settings."""
+
+    labels: str
+    labels_sha256: str
+    train_queries: int
+    heldout_queries: int
+    before: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    after: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    applied: bool = False
+    reason: str = ""
+    weights: Dict[str, float] = field(default_factory=dict)
+    bias: float = 0.0
+    previous: Dict[str, Any] = field(default_factory=dict)
+    settings: Dict[str, Any] = field(default_factory=dict)
+    skipped: List[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [f"tuned the fusion weights on {self.train_queries} labelled queries; "
+                 f"held out {self.heldout_queries} ({self.labels})",
+                 "| held-out | MRR@10 before | after | nDCG@10 before | after | F1@0.5 before | after |",
+                 "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for g in self.before:
+            b, a = self.before[g], self.after.get(g, {})
+            lines.append(f"| {g} ({b['queries']}) | {b['mrr']:.3f} | {a.get('mrr', float('nan')):.3f} | "
+                         f"{b['ndcg']:.3f} | {a.get('ndcg', float('nan')):.3f} | {b['f1']:.3f} | "
+                         f"{a.get('f1', float('nan')):.3f} |")
+        lines.append(("applied: " if self.applied else "not applied: ") + self.reason)
+        lines += [f"skipped: {s}" for s in self.skipped]
+        return "\n".join(lines)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def decide(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> Tuple[bool, str]:
+    """Apply only when no held-out query type loses more than NOISE MRR@10."""
+    worse = [f"{g} {before[g]['mrr']:.3f} -> {after[g]['mrr']:.3f}" for g in before
+             if after[g]["mrr"] < before[g]["mrr"] - NOISE]
+    if worse:
+        return False, f"held-out MRR@10 would drop by more than {NOISE}: " + "; ".join(worse)
+    gain = after["text"]["mrr"] - before["text"]["mrr"]
+    return True, f"held-out MRR@10 {before['text']['mrr']:.3f} -> {after['text']['mrr']:.3f} ({gain:+.3f})"
+
+
+def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
+                holdout_groups: Optional[str] = None) -> TuneReport:
+    """Fit the fusion weights of `lib` to `labels` and measure them on held-out queries (nothing
+    is applied here: see `Library.tune`)."""
+    t0 = time.perf_counter()
+    if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0.1 <= holdout <= 0.5:
+        raise InvalidInputError(f"holdout must be a share between 0.1 and 0.5 of the queries, got {holdout!r}")
+    if holdout_groups not in (None, "intent"):
+        raise InvalidInputError(f"holdout_groups must be None or 'intent', got {holdout_groups!r}")
+    qrels = load_qrels(labels)
+    data_bytes = qrels.path.read_bytes()
+    check_labels(lib, qrels)
+    text = [q for q in qrels.queries if q["type"] == "text"]
+    skipped = [f"{q.get('id', '?')}: query by example (its fusion is not tuned yet)"
+               for q in qrels.queries if q["type"] != "text"]
+    if len(text) < MIN_QUERIES:
+        raise InvalidInputError(f"{qrels.path}: {len(text)} text queries; tuning needs at least {MIN_QUERIES} "
+                                "to train on some and hold others out")
+    group_of = None
+    if holdout_groups == "intent":
+        intents = _intents(qrels)
+        group_of = lambda q: min(intents.get(r["file"], r["file"]) for r in q["relevant"])  # noqa: E731
+    train_q, held_q = split(text, holdout, seed, group_of)
+    if len(train_q) < 3 or not held_q:
+        raise InvalidInputError(f"{qrels.path}: the split left {len(train_q)} queries to train on and "
+                                f"{len(held_q)} to hold out; label more queries")
+    data = collect(lib, text)
+    by_id = {id(q): rows for q, rows in data}
+    train = [(q, by_id[id(q)]) for q in train_q]
+    held = [(q, by_id[id(q)]) for q in held_q]
+    current = lib.fusion
+    floors = dict(current.floors)
+    before_w = {s: float(w) for s, w in current.weights.items() if w > 0}
+    features = tuple(s for s in TEXT_FEATURES if before_w.get(s, 0) > 0) or ("text", "lexical")
+    weights, bias, c = fit(train, features, floors, seed)
+    if before_w.get("exact"):
+        weights["exact"] = before_w["exact"]  # lookups by number: a rule, not fitted (fusion.EXACT_WEIGHT)
+    before = metrics_by_type([rank(q, rows, before_w, current.bias, floors) for q, rows in held])
+    after = metrics_by_type([rank(q, rows, weights, bias, floors) for q, rows in held])
+    applied, reason = decide(before, after)
+    return TuneReport(labels=str(qrels.path), labels_sha256=hashlib.sha256(data_bytes).hexdigest(),
+                      train_queries=len(train), heldout_queries=len(held), before=before, after=after,
+                      applied=applied, reason=reason, weights={k: round(v, 4) for k, v in weights.items()},
+                      bias=round(bias, 4), previous={"weights": before_w, "bias": current.bias},
+                      settings={"holdout": holdout, "seed": seed, "holdout_groups": holdout_groups,
+                                "features": list(features), "C": c, "floors": floors},
+                      skipped=skipped, seconds=time.perf_counter() - t0)
+
+
+def check_labels(lib: Any, qrels: Any) -> None:
+    """Every labelled file indexed and ready, every span inside its file: else a clear error
+    naming the entry, before anything is run or trained."""
+    known = {f.path: f for f in lib.files()}
+    for q in qrels.queries:
+        name = q.get("id") or q.get("query") or "?"
+        if q["type"] == "text" and not str(q.get("query", "")).strip():
+            raise InvalidInputError(f"{qrels.path}: query {name!r} has no text")
+        for r in q["relevant"]:
+            info = known.get(r["file"])
+            if info is None or info.status != "ready":
+                raise InvalidInputError(f"{qrels.path}: query {name!r} names {r['file']}, which is not indexed; "
+                                        "add it first (or run `speechsearch eval` on these labels, which adds them)")
+            if "start" in r or "end" in r:
+                start, end = float(r.get("start", 0.0)), float(r.get("end", info.duration or 0.0))
+                if not 0 <= start < end or (info.duration and end > info.duration + 1.0):
+                    raise InvalidInputError(f"{qrels.path}: query {name!r}: the span {start}-{end} s is outside "
+                                            f"{r['file']} ({info.duration or 0:.1f} s)")
+
+
+def _intents(qrels: Any) -> Dict[str, str]:
+    """File -> its intent, from the qrels' "files" entries that name one."""
+    import json
+
+    data = json.loads(qrels.path.read_text())
+    root = qrels.path.parent
+    return {str((root / f["file"]).resolve()): str(f["intent"]) for f in data.get("files", []) if "intent" in f}
