@@ -259,7 +259,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if args.history:
             print(json.dumps(lib.tuned(), indent=2))
             return 0
-        report = lib.tune(args.labels, holdout=args.holdout, seed=args.seed, holdout_groups=args.holdout_groups)
+        report = lib.tune(args.labels, text=not args.no_text, fusion=not args.no_fusion, holdout=args.holdout,
+                          seed=args.seed, holdout_groups=args.holdout_groups)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 0
 
@@ -398,12 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the sizes before and after as JSON")
     p.set_defaults(func=cmd_compact)
     p = sub.add_parser("tune", parents=[common],
-                       help="learn the index's fusion weights from labelled queries, proven on held-out ones")
+                       help="learn the text model and fusion weights from labelled queries, proven on held-out ones")
     p.add_argument("labels", nargs="?", metavar="LABELS.json", help="labelled queries, the qrels format of eval")
     p.add_argument("--holdout", type=float, default=0.3, help="share of the queries held out (default 0.3)")
     p.add_argument("--holdout-groups", default=None, choices=["intent"],
                    help="hold out whole intents (from the labels' files entries) instead of single queries")
     p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    p.add_argument("--no-text", action="store_true", help="do not fine-tune the text model")
+    p.add_argument("--no-fusion", action="store_true", help="do not re-fit the fusion weights")
     p.add_argument("--history", action="store_true", help="print every tune of this index (JSON)")
     p.add_argument("--undo", action="store_true", help="go back to the weights before the last applied tune")
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -367,35 +367,88 @@ class Library:
         return report
 
     @_writes("tune")
-    def tune(self, labels: PathLike, *, holdout: float = 0.3, seed: int = 0,
-             holdout_groups: Optional[str] = None) -> "TuneReport":
-        """Learn this index's fusion weights from labelled queries (`labels`: the qrels format of
-        `speechsearch eval`) and prove them on held-out ones.
+    def tune(self, labels: PathLike, *, text: bool = True, fusion: bool = True, holdout: float = 0.3,
+             seed: int = 0, holdout_groups: Optional[str] = None) -> "TuneReport":
+        """Learn from labelled queries (`labels`: the qrels format of `speechsearch eval`) and prove
+        it on held-out ones.
 
         The text queries are split (a `holdout` share, drawn with `seed`; ``holdout_groups="intent"``
-        holds whole intents out); the weights are fitted on the rest by cross-validation and both
-        the weights in use and the new ones rank the held-out queries. The new weights are applied
-        (stored in the index, used by every later search and by every process that opens it) only
-        if no query type gets worse on the held-out queries by more than `tune.NOISE` MRR@10;
-        the report says which, with before/after metrics per type. `untune()` goes back.
-        Only the fusion is learned for now: the text and acoustic models stay as they are."""
-        from .tune import tune_fusion
+        holds whole intents out). With `text`, the index's sentence-transformers model is
+        fine-tuned on (query, relevant window, hard negative) triplets from the training queries
+        and every window is re-embedded with it into new collections; with `fusion`, the fusion
+        weights are then fitted on the training queries. Each part is applied only if no query
+        type of the held-out queries gets worse by more than `tune.NOISE` MRR@10 (the index keeps
+        what it had otherwise); the report has the metrics before and after per type. An applied
+        tune is used by every later search and every process that opens the index; `untune()`
+        undoes the last one. docs/tuning.md."""
+        from . import tune as tuning
 
-        report = tune_fusion(self, os.fspath(labels), holdout=holdout, seed=seed, holdout_groups=holdout_groups)
-        model = self._pipeline.embedder.model_name
-        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "text_model": model,
-                 **report.to_dict()}
-        if self._fusion_given:
+        t0 = time.perf_counter()
+        plan = tuning.plan(self, os.fspath(labels), holdout, seed, holdout_groups)
+        text_part = self._tune_text(plan) if text else {}
+        if fusion:
+            report = tuning.tune_fusion(self, plan.labels, checked=plan)
+        else:
+            report = tuning.TuneReport(plan.labels, plan.labels_sha256, len(plan.train), len(plan.held),
+                                       reason="fusion not tuned (fusion=False)", settings=dict(plan.settings),
+                                       skipped=plan.skipped)
+        report.text = text_part
+        if fusion and self._fusion_given:
             report.applied, report.reason = False, ("this Library was opened with fusion= given, which wins "
                                                     "over tuned weights; " + report.reason)
-            entry.update(applied=False, reason=report.reason)
-        self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [entry], [])
-        if report.applied:
+        model = self._pipeline.embedder.model_name
+        if fusion and report.applied:
             tuned = {"text_model": model, "weights": report.weights, "bias": report.bias}
             self._catalog.update_meta_json("fusion_tuned", lambda stack: list(stack or []) + [tuned], [])
             self.fusion = _tuned(self.fusion, self._catalog, model)
+        report.seconds = time.perf_counter() - t0
+        entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "text_model": model, **report.to_dict()}
+        self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [entry], [])
+        undo = {"fusion": bool(fusion and report.applied),
+                "text": {k: text_part[k] for k in ("model", "base")} if text_part.get("applied") else None}
+        if undo["fusion"] or undo["text"]:
+            self._catalog.update_meta_json("tune_stack", lambda stack: list(stack or []) + [undo], [])
         logger.info("%s", report.summary())
         return report
+
+    def _tune_text(self, plan: Any) -> Dict[str, Any]:
+        """Fine-tune the text model on `plan`'s training queries; switch to it if the held-out
+        queries do not get worse (`tune.decide`), else leave the index as it was."""
+        import shutil
+
+        from . import tune as tuning
+        from .embed.text import TextEmbedder
+
+        t0 = time.perf_counter()
+        embedder = self._pipeline.embedder
+        base = embedder.model_name
+        if not isinstance(embedder, TextEmbedder):
+            return {"applied": False, "base": base, "reason": f"the text model {base} is an ONNX export, which "
+                    "cannot be trained here; tune an index built with a sentence-transformers model "
+                    "(quality='fast')"}
+        triplets = tuning.text_triplets(self._catalog, tuning.collect(self, plan.train))
+        before = tuning.held_metrics(self, plan.held)
+        model, losses = tuning.train_text(embedder.load(), triplets, seed=plan.settings["seed"])
+        n = len(list((self.path / "models").glob("text-*"))) + 1 if (self.path / "models").is_dir() else 1
+        folder = self.path / "models" / f"text-{n}"
+        while folder.exists():
+            n += 1
+            folder = self.path / "models" / f"text-{n}"
+        model.save(str(folder))
+        tuned = get_text_embedder(str(folder), device=embedder.device)
+        built = self._build_text(tuned)
+        contexts = built[1] if self._contexts() is not None else None
+        after = tuning.held_metrics(self, plan.held, view=(built[0], contexts, tuned))
+        applied, reason = tuning.decide(before, after)
+        if applied:
+            self._switch_text(built, tuned)
+        else:
+            built[0].drop()
+            built[1].drop()
+            shutil.rmtree(folder, ignore_errors=True)
+        return {"applied": applied, "reason": reason, "base": base, "model": str(folder) if applied else None,
+                "triplets": len(triplets), "losses": losses, "before": before, "after": after,
+                "seconds": round(time.perf_counter() - t0, 1)}
 
     def tuned(self) -> List[Dict[str, Any]]:
         """Every `tune` of this index, oldest first: when, on which labels (path and SHA-256),
@@ -404,10 +457,13 @@ class Library:
 
         return json.loads(self._catalog.get_meta("tune_history") or "[]")
 
-    @_writes("untune")
+    @_writes("untune", alone=True)
     def untune(self) -> FusionOptions:
-        """Go back to the fusion weights in use before the last applied `tune` (the fitted
-        defaults after the first). Returns the options now in use."""
+        """Undo the last applied `tune`: its fusion weights give way to those before it, and a
+        text model it fine-tuned to the model before it (every window is re-embedded, as
+        `reindex` does). Returns the fusion options now in use."""
+        import shutil
+
         popped: List[Any] = []
 
         def pop(stack: Any) -> List[Any]:
@@ -417,10 +473,18 @@ class Library:
             popped.append(stack.pop())
             return stack
 
-        self._catalog.update_meta_json("fusion_tuned", pop, [])
+        self._catalog.update_meta_json("tune_stack", pop, [])
+        last = popped[0]
+        if last.get("fusion"):
+            self._catalog.update_meta_json("fusion_tuned", lambda stack: list(stack or [])[:-1], [])
+        text = last.get("text")
+        if text:
+            embedder = get_text_embedder(text["base"], device=self._pipeline.embedder.device)
+            self._switch_text(self._build_text(embedder), embedder)
+            shutil.rmtree(text["model"], ignore_errors=True)
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [
-            {"at": at, "untune": True, "removed": popped[0]}], [])
+            {"at": at, "untune": True, "undid": last}], [])
         if not self._fusion_given:
             model = self._pipeline.embedder.model_name
             self.fusion = _tuned(FusionOptions.fitted(model), self._catalog, model)
@@ -569,7 +633,14 @@ class Library:
         searchable. Returns the number of windows."""
         embedder = get_text_embedder(text_model, device=self._pipeline.embedder.device) if text_model \
             else self._pipeline.embedder
-        old, old_context = self._store, self._context_collection()
+        built = self._build_text(embedder)
+        self._switch_text(built, embedder)
+        logger.info("%s: %d windows re-embedded with %s", self.path, built[2], embedder.model_name)
+        return built[2]
+
+    def _build_text(self, embedder: Any) -> Tuple[ChromaStore, ChromaStore, int, int]:
+        """Embed every window (and context unit) from the stored transcripts with `embedder` into
+        new collections beside the ones in use: (windows, contexts, count, generation)."""
         generation = int(self._catalog.get_meta("windows_generation") or 0) + 1
         new = self._vectors(f"windows-{generation}")
         new.drop()  # the leftovers of an interrupted reindex
@@ -588,6 +659,13 @@ class Library:
         finally:
             if bar is not None:
                 bar.close()
+        return new, new_context, n, generation
+
+    def _switch_text(self, built: Tuple[ChromaStore, ChromaStore, int, int], embedder: Any) -> None:
+        """Point the index at collections made by `_build_text` and drop the old ones."""
+        new, new_context, _, generation = built
+        old, old_context = self._store, self._context_collection()
+        contexts = self._pipeline.windows.context_min_seconds > 0
         self._catalog.set_meta({"windows_collection": new.collection_name, "windows_generation": str(generation),
                                 "context_collection": new_context.collection_name,
                                 "contexts": "1" if contexts else "0", "text_model": embedder.model_name})
@@ -596,8 +674,6 @@ class Library:
             self.fusion = _tuned(FusionOptions.fitted(embedder.model_name), self._catalog, embedder.model_name)
         old.drop()
         old_context.drop()
-        logger.info("%s: %d windows re-embedded with %s", self.path, n, embedder.model_name)
-        return n
 
     @_writes("reindex")
     def reindex_acoustic(self) -> int:

@@ -33,7 +33,8 @@ from .fusion import FusionOptions
 from .search import collapse, gather
 from .types import Hit
 
-__all__ = ["TuneReport", "collect", "fit", "rank", "split", "tune_fusion", "NOISE", "MIN_QUERIES"]
+__all__ = ["TuneReport", "Plan", "plan", "collect", "fit", "rank", "split", "tune_fusion", "held_metrics",
+           "text_triplets", "train_text", "NOISE", "MIN_QUERIES"]
 
 TEXT_FEATURES = ("text", "context", "file", "lexical")
 CS = (1.0, 10.0, 100.0)  # inverse regularisation strengths tried by cross-validation
@@ -45,17 +46,20 @@ Rows = List[Dict[str, Any]]
 Data = List[Tuple[Dict[str, Any], Rows]]
 
 
-def collect(lib: Any, queries: Sequence[Dict[str, Any]], candidates: int = 60) -> Data:
+def collect(lib: Any, queries: Sequence[Dict[str, Any]], candidates: int = 60,
+            view: Optional[Tuple[Any, Any, Any]] = None) -> Data:
     """Each text query with its candidate windows: path, times, channel, speaker and the raw
-    score of every signal (gathered with all of them on, so any weights can rank them)."""
+    score of every signal (gathered with all of them on, so any weights can rank them). `view`:
+    (window store, context store, text embedder) to use instead of the index's own (a tuned
+    text model's collections before they are switched to)."""
     every = {s: 1.0 for s in TEXT_FEATURES}
     options = FusionOptions(weights=dict(every, exact=1.0), candidates=candidates)
-    embedder = lib._pipeline.embedder
+    store, contexts, embedder = view or (lib._text_store(), lib._contexts(), lib._pipeline.embedder)
     out = []
     for q in queries:
         text = q["query"]
-        cand, on = gather(lib._text_store(), lib._catalog, 10, options, text=text,
-                          text_vector=embedder.encode_query(text), context_store=lib._contexts())
+        cand, on = gather(store, lib._catalog, 10, options, text=text,
+                          text_vector=embedder.encode_query(text), context_store=contexts)
         ready = lib._catalog.ready(cand.place(i)[0] for i in cand.ids())
         rows = []
         for i in cand.ids():
@@ -220,10 +224,19 @@ class TuneReport:
     settings: Dict[str, Any] = field(default_factory=dict)
     skipped: List[str] = field(default_factory=list)
     seconds: float = 0.0
+    text: Dict[str, Any] = field(default_factory=dict)  # the text model's part, when it ran
 
     def summary(self) -> str:
-        lines = [f"tuned the fusion weights on {self.train_queries} labelled queries; "
-                 f"held out {self.heldout_queries} ({self.labels})",
+        lines = []
+        if self.text:
+            t = self.text
+            lines.append(f"text model: fine-tuned {t.get('base')} on {t.get('triplets', 0)} (query, window, "
+                         f"hard negative) triplets, loss per epoch {t.get('losses')}")
+            for g in t.get("before", {}):
+                lines.append(f"  held-out {g}: MRR@10 {t['before'][g]['mrr']:.3f} -> {t['after'][g]['mrr']:.3f}")
+            lines.append(("  applied: " if t.get("applied") else "  not applied: ") + str(t.get("reason", "")))
+        lines += [f"fusion weights: fitted on {self.train_queries} labelled queries; "
+                  f"held out {self.heldout_queries} ({self.labels})",
                  "| held-out | MRR@10 before | after | nDCG@10 before | after | F1@0.5 before | after |",
                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for g in self.before:
@@ -249,17 +262,25 @@ def decide(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) 
     return True, f"held-out MRR@10 {before['text']['mrr']:.3f} -> {after['text']['mrr']:.3f} ({gain:+.3f})"
 
 
-def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
-                holdout_groups: Optional[str] = None) -> TuneReport:
-    """Fit the fusion weights of `lib` to `labels` and measure them on held-out queries (nothing
-    is applied here: see `Library.tune`)."""
-    t0 = time.perf_counter()
+@dataclass
+class Plan:
+    """Checked labels and their split."""
+
+    labels: str
+    labels_sha256: str
+    train: List[Dict[str, Any]]
+    held: List[Dict[str, Any]]
+    skipped: List[str]
+    settings: Dict[str, Any]
+
+
+def plan(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0, holdout_groups: Optional[str] = None) -> Plan:
+    """Read and check `labels` against the index and split its text queries."""
     if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0.1 <= holdout <= 0.5:
         raise InvalidInputError(f"holdout must be a share between 0.1 and 0.5 of the queries, got {holdout!r}")
     if holdout_groups not in (None, "intent"):
         raise InvalidInputError(f"holdout_groups must be None or 'intent', got {holdout_groups!r}")
     qrels = load_qrels(labels)
-    data_bytes = qrels.path.read_bytes()
     check_labels(lib, qrels)
     text = [q for q in qrels.queries if q["type"] == "text"]
     skipped = [f"{q.get('id', '?')}: query by example (its fusion is not tuned yet)"
@@ -275,27 +296,42 @@ def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
     if len(train_q) < 3 or not held_q:
         raise InvalidInputError(f"{qrels.path}: the split left {len(train_q)} queries to train on and "
                                 f"{len(held_q)} to hold out; label more queries")
-    data = collect(lib, text)
-    by_id = {id(q): rows for q, rows in data}
-    train = [(q, by_id[id(q)]) for q in train_q]
-    held = [(q, by_id[id(q)]) for q in held_q]
+    return Plan(str(qrels.path), hashlib.sha256(qrels.path.read_bytes()).hexdigest(), train_q, held_q, skipped,
+                {"holdout": holdout, "seed": seed, "holdout_groups": holdout_groups})
+
+
+def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
+                holdout_groups: Optional[str] = None, checked: Optional[Plan] = None) -> TuneReport:
+    """Fit the fusion weights of `lib` to `labels` and measure them on held-out queries (nothing
+    is applied here: see `Library.tune`)."""
+    t0 = time.perf_counter()
+    p = checked or plan(lib, labels, holdout, seed, holdout_groups)
+    train, held = collect(lib, p.train), collect(lib, p.held)
     current = lib.fusion
     floors = dict(current.floors)
     before_w = {s: float(w) for s, w in current.weights.items() if w > 0}
     features = tuple(s for s in TEXT_FEATURES if before_w.get(s, 0) > 0) or ("text", "lexical")
-    weights, bias, c = fit(train, features, floors, seed)
+    weights, bias, c = fit(train, features, floors, p.settings["seed"])
     if before_w.get("exact"):
         weights["exact"] = before_w["exact"]  # lookups by number: a rule, not fitted (fusion.EXACT_WEIGHT)
     before = metrics_by_type([rank(q, rows, before_w, current.bias, floors) for q, rows in held])
     after = metrics_by_type([rank(q, rows, weights, bias, floors) for q, rows in held])
     applied, reason = decide(before, after)
-    return TuneReport(labels=str(qrels.path), labels_sha256=hashlib.sha256(data_bytes).hexdigest(),
-                      train_queries=len(train), heldout_queries=len(held), before=before, after=after,
-                      applied=applied, reason=reason, weights={k: round(v, 4) for k, v in weights.items()},
-                      bias=round(bias, 4), previous={"weights": before_w, "bias": current.bias},
-                      settings={"holdout": holdout, "seed": seed, "holdout_groups": holdout_groups,
-                                "features": list(features), "C": c, "floors": floors},
-                      skipped=skipped, seconds=time.perf_counter() - t0)
+    return TuneReport(labels=p.labels, labels_sha256=p.labels_sha256, train_queries=len(train),
+                      heldout_queries=len(held), before=before, after=after, applied=applied, reason=reason,
+                      weights={k: round(v, 4) for k, v in weights.items()}, bias=round(bias, 4),
+                      previous={"weights": before_w, "bias": current.bias},
+                      settings=dict(p.settings, features=list(features), C=c, floors=floors),
+                      skipped=p.skipped, seconds=time.perf_counter() - t0)
+
+
+def held_metrics(lib: Any, queries: Sequence[Dict[str, Any]], view: Optional[Tuple[Any, Any, Any]] = None
+                 ) -> Dict[str, Dict[str, Any]]:
+    """The held-out metrics of `queries` ranked with the weights in use (optionally on `view`)."""
+    o = lib.fusion
+    weights = {s: float(w) for s, w in o.weights.items() if w > 0}
+    return metrics_by_type([rank(q, rows, weights, o.bias, dict(o.floors)) for q, rows in
+                            collect(lib, queries, view=view)])
 
 
 def check_labels(lib: Any, qrels: Any) -> None:
@@ -325,3 +361,79 @@ def _intents(qrels: Any) -> Dict[str, str]:
     data = json.loads(qrels.path.read_text())
     root = qrels.path.parent
     return {str((root / f["file"]).resolve()): str(f["intent"]) for f in data.get("files", []) if "intent" in f}
+
+
+# -- the text model ---------------------------------------------------------------------------
+TEXT_EPOCHS = 3
+TEXT_LR = 2e-5
+TEXT_BATCH = 16
+
+
+def text_triplets(catalog: Any, train: Data, positives: int = 2, negatives: int = 2) -> List[Tuple[str, str, str]]:
+    """(query, relevant window text, irrelevant window text) triplets from the training queries:
+    the positives are the best windows (by the current text cosine) of a relevant call that
+    overlap the labelled span when there is one; the negatives the best windows of other calls,
+    mined from the index itself (hard negatives)."""
+    texts: Dict[str, Dict[str, str]] = {}
+
+    def text_of(path: str, wid: str) -> str:
+        if path not in texts:
+            texts[path] = {i: w.text for i, w in catalog.windows(path)}
+        return texts[path].get(wid, "")
+
+    out = []
+    for q, rows in train:
+        rel = {r["file"] for r in q["relevant"]}
+        spans = {r["file"]: (float(r["start"]), float(r["end"])) for r in q["relevant"] if "start" in r and "end" in r}
+        ranked = sorted(rows, key=lambda r: -r["x"].get("text", 0.0))
+        pos = [r for r in ranked if r["path"] in rel and (r["path"] not in spans or (
+            r["start"] < spans[r["path"]][1] and spans[r["path"]][0] < r["end"]))][:positives]
+        neg = [r for r in ranked if r["path"] not in rel][:negatives]
+        for p in pos:
+            for n in neg:
+                a, b = text_of(p["path"], p["id"]), text_of(n["path"], n["id"])
+                if a and b:
+                    out.append((q["query"], a, b))
+    return out
+
+
+def train_text(model: Any, triplets: Sequence[Tuple[str, str, str]], seed: int = 0,
+               epochs: int = TEXT_EPOCHS, lr: float = TEXT_LR, batch: int = TEXT_BATCH) -> Tuple[Any, List[float]]:
+    """A copy of the sentence-transformers `model` fine-tuned on `triplets` with in-batch and hard
+    negatives (multiple-negatives ranking loss: each query must pick its own relevant window out
+    of every window of the batch, relevant or hard negative). Returns (model, mean loss per epoch)."""
+    import copy
+
+    import torch
+
+    if not triplets:
+        raise InvalidInputError("no training pairs: the training queries found none of their relevant calls")
+    torch.manual_seed(seed)
+    tuned = copy.deepcopy(model)
+    tuned.train()
+    optimiser = torch.optim.AdamW(tuned.parameters(), lr=lr)
+    rng = random.Random(seed)
+    order = list(triplets)
+    preprocess = getattr(tuned, "preprocess", None) or tuned.tokenize
+
+    def embed(texts: Sequence[str]) -> Any:
+        features = preprocess(list(texts))
+        features = {k: v.to(tuned.device) if hasattr(v, "to") else v for k, v in features.items()}
+        return torch.nn.functional.normalize(tuned(features)["sentence_embedding"], dim=-1)
+
+    losses = []
+    for _ in range(epochs):
+        rng.shuffle(order)
+        total, steps = 0.0, 0
+        for at in range(0, len(order), batch):
+            part = order[at:at + batch]
+            a, p, n = (embed([t[k] for t in part]) for k in range(3))
+            logits = 20.0 * a @ torch.cat([p, n]).T  # scale 20: sentence-transformers' default
+            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(part), device=logits.device))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total, steps = total + float(loss.detach()), steps + 1
+        losses.append(round(total / max(1, steps), 4))
+    tuned.eval()
+    return tuned, losses

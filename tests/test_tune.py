@@ -37,8 +37,8 @@ def copy(indexed, tmp_path):
 def test_tune_fits_measures_applies_and_untunes(copy):
     lib, labels, queries = copy
     defaults = lib.fusion
-    report = lib.tune(labels, holdout=0.3, seed=1)
-    assert report.train_queries == 8 and report.heldout_queries == 4
+    report = lib.tune(labels, holdout=0.3, seed=1, text=False)
+    assert not report.text and report.train_queries == 8 and report.heldout_queries == 4
     assert set(report.before) == set(report.after) == {"text", "text/intent"}
     assert report.before["text"]["queries"] == 4 and 0 <= report.after["text"]["mrr"] <= 1
     assert report.labels_sha256 and report.settings["C"] in (1.0, 10.0, 100.0)
@@ -69,7 +69,7 @@ def test_holding_out_whole_intents(copy):
     train, held = split(json.loads(labels.read_text())["queries"], 0.25, 0,
                         lambda q: q["id"].rsplit("-", 1)[0])
     assert {q["id"].rsplit("-", 1)[0] for q in train}.isdisjoint({q["id"].rsplit("-", 1)[0] for q in held})
-    report = lib.tune(labels, holdout=0.25, holdout_groups="intent")
+    report = lib.tune(labels, holdout=0.25, holdout_groups="intent", text=False)
     assert report.heldout_queries == 3 and report.train_queries == 9  # one intent of four, whole
 
 
@@ -103,4 +103,44 @@ def test_bad_labels_are_refused_before_anything_runs(copy, tmp_path):
         lib.tune(_labels(tmp_path / "kind.json", [dict(queries[0], type="video")] + queries[1:]))
     with pytest.raises(InvalidInputError, match="holdout"):
         lib.tune(labels, holdout=0.9)
-    assert lib.tuned() == [] and lib.fusion.weights == FusionOptions.fitted("all-MiniLM-L6-v2").weights
+    assert lib.tuned() == [] and not (lib.path / "models").exists() and lib.fusion.weights == FusionOptions.fitted("all-MiniLM-L6-v2").weights
+
+
+@pytest.mark.parametrize("verdict", [True, False])
+def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict):
+    """The text model is fine-tuned on the training queries (real training, real re-embedding of
+    every window); the index switches to it only when the held-out check says so (forced here
+    both ways, so that each path is exercised), and untune goes back."""
+    import speechsearch.tune as tuning
+
+    lib, labels, queries = copy
+    decide = tuning.decide
+    seen = {}
+
+    def forced(before, after):
+        seen["real"] = decide(before, after)
+        return verdict, "forced by the test"
+
+    monkeypatch.setattr(tuning, "decide", forced)
+    count = len(lib)
+    report = lib.tune(labels, holdout=0.3, seed=1, fusion=False)
+    t = report.text
+    assert t["triplets"] >= 8 and len(t["losses"]) == 3 and t["losses"][-1] < t["losses"][0]
+    assert set(t["before"]) == set(t["after"]) == {"text", "text/intent"} and "real" in seen
+    models = lib.path / "models"
+    if not verdict:  # the index keeps its model and collections; the trained one is deleted
+        assert lib.info()["models"]["text_model"] == "all-MiniLM-L6-v2" and not list(models.glob("text-*"))
+        assert len(lib) == count and lib.search(queries[0]["query"], k=1)
+        with pytest.raises(InvalidInputError, match="no tune to undo"):
+            lib.untune()
+        return
+    tuned_model = t["model"]
+    assert tuned_model and (models / "text-1" / "config.json").exists()
+    assert lib.info()["models"]["text_model"] == tuned_model and lib._text_store().count() == count
+    with Library(lib.path) as again:  # the tuned model is what the index now opens with
+        assert again._pipeline.embedder.model_name == tuned_model
+        hits = again.search(queries[0]["query"], k=1)
+        assert hits and hits[0].path == queries[0]["relevant"][0]["file"]
+    lib.untune()
+    assert lib.info()["models"]["text_model"] == "all-MiniLM-L6-v2" and not (models / "text-1").exists()
+    assert lib._text_store().count() == count and lib.search(queries[0]["query"], k=1)
