@@ -385,8 +385,16 @@ class Library:
 
         t0 = time.perf_counter()
         plan = tuning.plan(self, os.fspath(labels), holdout, seed, holdout_groups)
-        text_part = self._tune_text(plan) if text else {}
-        if fusion:
+        text_part = self._tune_text(plan, fusion and not self._fusion_given) if text else {}
+        if fusion and text_part.get("applied") and text_part.get("fusion"):
+            fitted = text_part["fusion"]  # fitted with the new text model and judged with it
+            report = tuning.TuneReport(plan.labels, plan.labels_sha256, len(plan.train), len(plan.held),
+                                       before=text_part["before"], after=text_part["after"], applied=True,
+                                       reason="fitted and judged together with the fine-tuned text model: "
+                                              + text_part["reason"], weights=fitted["weights"],
+                                       bias=fitted["bias"], settings=dict(plan.settings, C=fitted["C"],
+                                       features=fitted["features"], floors=fitted["floors"]), skipped=plan.skipped)
+        elif fusion:
             report = tuning.tune_fusion(self, plan.labels, checked=plan)
         else:
             report = tuning.TuneReport(plan.labels, plan.labels_sha256, len(plan.train), len(plan.held),
@@ -411,9 +419,12 @@ class Library:
         logger.info("%s", report.summary())
         return report
 
-    def _tune_text(self, plan: Any) -> Dict[str, Any]:
+    def _tune_text(self, plan: Any, with_fusion: bool = True) -> Dict[str, Any]:
         """Fine-tune the text model on `plan`'s training queries; switch to it if the held-out
-        queries do not get worse (`tune.decide`), else leave the index as it was."""
+        queries do not get worse (`tune.decide`), else leave the index as it was. With
+        `with_fusion`, the new model is judged with fusion weights fitted for its scores on the
+        same training queries (a new model's similarities have another scale than the ones the
+        weights in use were fitted on); they are returned under "fusion"."""
         import shutil
 
         from . import tune as tuning
@@ -437,8 +448,9 @@ class Library:
         model.save(str(folder))
         tuned = get_text_embedder(str(folder), device=embedder.device)
         built = self._build_text(tuned)
-        contexts = built[1] if self._contexts() is not None else None
-        after = tuning.held_metrics(self, plan.held, view=(built[0], contexts, tuned))
+        view = (built[0], built[1] if self._contexts() is not None else None, tuned)
+        fitted = tuning.refit(self, plan, view) if with_fusion else None
+        after = fitted["fitted"] if fitted else tuning.held_metrics(self, plan.held, view=view)
         applied, reason = tuning.decide(before, after)
         if applied:
             self._switch_text(built, tuned)
@@ -448,6 +460,7 @@ class Library:
             shutil.rmtree(folder, ignore_errors=True)
         return {"applied": applied, "reason": reason, "base": base, "model": str(folder) if applied else None,
                 "triplets": len(triplets), "losses": losses, "before": before, "after": after,
+                "fusion": fitted and {k: v for k, v in fitted.items() if k not in ("kept", "fitted")},
                 "seconds": round(time.perf_counter() - t0, 1)}
 
     def tuned(self) -> List[Dict[str, Any]]:

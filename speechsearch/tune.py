@@ -325,6 +325,23 @@ def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
                       skipped=p.skipped, seconds=time.perf_counter() - t0)
 
 
+def refit(lib: Any, p: Plan, view: Optional[Tuple[Any, Any, Any]] = None) -> Dict[str, Any]:
+    """Fusion weights fitted on `p`'s training queries for the text model of `view` (default:
+    the index's own), and the held-out metrics of the weights in use and of the new ones there."""
+    train, held = collect(lib, p.train, view=view), collect(lib, p.held, view=view)
+    current = lib.fusion
+    floors = dict(current.floors)
+    before_w = {s: float(w) for s, w in current.weights.items() if w > 0}
+    features = tuple(s for s in TEXT_FEATURES if before_w.get(s, 0) > 0) or ("text", "lexical")
+    weights, bias, c = fit(train, features, floors, p.settings["seed"])
+    if before_w.get("exact"):
+        weights["exact"] = before_w["exact"]
+    return {"weights": {k: round(v, 4) for k, v in weights.items()}, "bias": round(bias, 4), "C": c,
+            "features": list(features), "floors": floors,
+            "kept": metrics_by_type([rank(q, rows, before_w, current.bias, floors) for q, rows in held]),
+            "fitted": metrics_by_type([rank(q, rows, weights, bias, floors) for q, rows in held])}
+
+
 def held_metrics(lib: Any, queries: Sequence[Dict[str, Any]], view: Optional[Tuple[Any, Any, Any]] = None
                  ) -> Dict[str, Dict[str, Any]]:
     """The held-out metrics of `queries` ranked with the weights in use (optionally on `view`)."""

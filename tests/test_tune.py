@@ -106,8 +106,8 @@ def test_bad_labels_are_refused_before_anything_runs(copy, tmp_path):
     assert lib.tuned() == [] and not (lib.path / "models").exists() and lib.fusion.weights == FusionOptions.fitted("all-MiniLM-L6-v2").weights
 
 
-@pytest.mark.parametrize("verdict", [True, False])
-def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict):
+@pytest.mark.parametrize("verdict,fusion", [(True, False), (False, False), (True, True)])
+def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict, fusion):
     """The text model is fine-tuned on the training queries (real training, real re-embedding of
     every window); the index switches to it only when the held-out check says so (forced here
     both ways, so that each path is exercised), and untune goes back."""
@@ -123,7 +123,7 @@ def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict
 
     monkeypatch.setattr(tuning, "decide", forced)
     count = len(lib)
-    report = lib.tune(labels, holdout=0.3, seed=1, fusion=False)
+    report = lib.tune(labels, holdout=0.3, seed=1, fusion=fusion)
     t = report.text
     assert t["triplets"] >= 8 and len(t["losses"]) == 3 and t["losses"][-1] < t["losses"][0]
     assert set(t["before"]) == set(t["after"]) == {"text", "text/intent"} and "real" in seen
@@ -137,10 +137,14 @@ def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict
     tuned_model = t["model"]
     assert tuned_model and (models / "text-1" / "config.json").exists()
     assert lib.info()["models"]["text_model"] == tuned_model and lib._text_store().count() == count
+    if fusion:  # weights fitted for the new model's scores, judged with it, kept with it
+        assert report.applied and t["fusion"]["weights"] == report.weights == dict(lib.fusion.weights)
     with Library(lib.path) as again:  # the tuned model is what the index now opens with
         assert again._pipeline.embedder.model_name == tuned_model
+        assert dict(again.fusion.weights) == dict(lib.fusion.weights)
         hits = again.search(queries[0]["query"], k=1)
         assert hits and hits[0].path == queries[0]["relevant"][0]["file"]
-    lib.untune()
+    back = lib.untune()
     assert lib.info()["models"]["text_model"] == "all-MiniLM-L6-v2" and not (models / "text-1").exists()
+    assert dict(back.weights) == dict(FusionOptions.fitted("all-MiniLM-L6-v2").weights)
     assert lib._text_store().count() == count and lib.search(queries[0]["query"], k=1)
