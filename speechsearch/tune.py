@@ -10,9 +10,13 @@ training queries, Platt calibration so the score stays a probability) and both t
 use and the new ones rank the held-out queries. The new weights are applied only when no query
 type of the held-out part gets worse than `NOISE` in MRR@10.
 
-What is learned lives in the index's catalogue (`meta`: "fusion_tuned", "tune_history"), with the
-labels' hash, the settings and the metrics; `Library.untune()` goes back. The text and acoustic
-models are not trained here (yet): fusion only.
+The text model is fine-tuned too (`text_triplets`, `train_text`): `Library.tune` re-embeds the
+index with it beside the collections in use and judges it, with fusion weights re-fitted for its
+scores, on the same held-out queries before switching.
+
+What is learned lives in the index (`meta`: "fusion_tuned", "tune_stack", "tune_history"; a
+tuned text model in `models/text-N`), with the labels' hash, the settings and the metrics;
+`Library.untune()` undoes the last applied tune. The acoustic model is not trained here (yet).
 """
 
 from __future__ import annotations
@@ -114,14 +118,21 @@ def platt(data: Data, weights: Dict[str, float], floors: Dict[str, float]) -> Tu
     return {s: float(v) * a for s, v in weights.items()}, float(model.intercept_[0])
 
 
-def fit_pairwise(data: Data, features: Sequence[str], c: float,
-                 floors: Dict[str, float]) -> Tuple[Dict[str, float], float]:
+def fit_pairwise(data: Data, features: Sequence[str], c: float, floors: Dict[str, float],
+                 balance: bool = True) -> Tuple[Dict[str, float], float]:
     """Ranking: a logistic regression on within-query pairs (a window of a relevant call against
-    one of an irrelevant call), each query weighing the same; then `platt` calibration."""
+    one of an irrelevant call), each query type weighing the same (`balance`; else each query);
+    then `platt` calibration."""
     from sklearn.linear_model import LogisticRegression
 
     D, w = [], []
+    # each query type weighs the same, whatever the share of its queries in the labels: a set of
+    # mostly fact lookups must not teach weights that trade paraphrased intents away
+    per_group: Dict[str, int] = defaultdict(int)
+    for q, _ in data:
+        per_group[group(q)] += 1
     for q, rows in data:
+        share = 1.0 / (per_group[group(q)] * len(per_group)) if balance else 1.0
         rel = {r["file"] for r in q["relevant"]}
         feats = np.array([[phi(s, r["x"].get(s, 0.0), floors) for s in features] for r in rows])
         pos = [n for n, r in enumerate(rows) if r["path"] in rel]
@@ -131,7 +142,7 @@ def fit_pairwise(data: Data, features: Sequence[str], c: float,
         pairs = [(a, b) for a in pos for b in neg]
         for a, b in pairs:
             D.append(feats[a] - feats[b])
-            w.append(1.0 / len(pairs))
+            w.append(share / len(pairs))
     if not D:
         raise InvalidInputError("no training query has both a relevant and an irrelevant candidate; "
                                 "check that the labels name indexed files")
@@ -157,15 +168,16 @@ def fit(train: Data, features: Sequence[str], floors: Dict[str, float], seed: in
     folds = [order[n::3] for n in range(3)]
     best_c, best = CS[0], -1.0
     for c in CS:
-        scores = []
+        scores: Dict[str, List[float]] = defaultdict(list)
         for held in folds:
             inner = [train[i] for i in order if i not in held]
             try:
                 w, b = fit_pairwise(inner, features, c, floors)
             except InvalidInputError:
                 continue
-            scores += [rank(train[i][0], train[i][1], w, b, floors).rr for i in held]
-        mean = float(np.mean(scores)) if scores else -1.0
+            for i in held:
+                scores[group(train[i][0])].append(rank(train[i][0], train[i][1], w, b, floors).rr)
+        mean = float(np.mean([np.mean(v) for v in scores.values()])) if scores else -1.0  # types alike
         if mean > best + 1e-9:
             best_c, best = c, mean
     weights, bias = fit_pairwise(train, features, best_c, floors)
@@ -188,6 +200,11 @@ def split(queries: Sequence[Dict[str, Any]], holdout: float, seed: int, group_of
     n = max(1, round(holdout * len(groups)))
     held = set(groups[:n])
     return [q for q in queries if group_of(q) not in held], [q for q in queries if group_of(q) in held]
+
+
+def group(q: Dict[str, Any]) -> str:
+    """A query's type, as the report groups it ("text/intent")."""
+    return f"{q['type']}/{q.get('kind', 'all')}"
 
 
 def metrics_by_type(outcomes: Sequence[QueryOutcome]) -> Dict[str, Dict[str, Any]]:
