@@ -323,22 +323,15 @@ def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
     is applied here: see `Library.tune`)."""
     t0 = time.perf_counter()
     p = checked or plan(lib, labels, holdout, seed, holdout_groups)
-    train, held = collect(lib, p.train), collect(lib, p.held)
+    fitted = refit(lib, p)
+    applied, reason = decide(fitted["kept"], fitted["fitted"])
     current = lib.fusion
-    floors = dict(current.floors)
-    before_w = {s: float(w) for s, w in current.weights.items() if w > 0}
-    features = tuple(s for s in TEXT_FEATURES if before_w.get(s, 0) > 0) or ("text", "lexical")
-    weights, bias, c = fit(train, features, floors, p.settings["seed"])
-    if before_w.get("exact"):
-        weights["exact"] = before_w["exact"]  # lookups by number: a rule, not fitted (fusion.EXACT_WEIGHT)
-    before = metrics_by_type([rank(q, rows, before_w, current.bias, floors) for q, rows in held])
-    after = metrics_by_type([rank(q, rows, weights, bias, floors) for q, rows in held])
-    applied, reason = decide(before, after)
-    return TuneReport(labels=p.labels, labels_sha256=p.labels_sha256, train_queries=len(train),
-                      heldout_queries=len(held), before=before, after=after, applied=applied, reason=reason,
-                      weights={k: round(v, 4) for k, v in weights.items()}, bias=round(bias, 4),
-                      previous={"weights": before_w, "bias": current.bias},
-                      settings=dict(p.settings, features=list(features), C=c, floors=floors),
+    return TuneReport(labels=p.labels, labels_sha256=p.labels_sha256, train_queries=len(p.train),
+                      heldout_queries=len(p.held), before=fitted["kept"], after=fitted["fitted"], applied=applied,
+                      reason=reason, weights=fitted["weights"], bias=fitted["bias"],
+                      previous={"weights": {s: float(w) for s, w in current.weights.items() if w > 0},
+                                "bias": current.bias},
+                      settings=dict(p.settings, features=fitted["features"], C=fitted["C"], floors=fitted["floors"]),
                       skipped=p.skipped, seconds=time.perf_counter() - t0)
 
 
@@ -352,7 +345,7 @@ def refit(lib: Any, p: Plan, view: Optional[Tuple[Any, Any, Any]] = None) -> Dic
     features = tuple(s for s in TEXT_FEATURES if before_w.get(s, 0) > 0) or ("text", "lexical")
     weights, bias, c = fit(train, features, floors, p.settings["seed"])
     if before_w.get("exact"):
-        weights["exact"] = before_w["exact"]
+        weights["exact"] = before_w["exact"]  # lookups by number: a rule, not fitted (fusion.EXACT_WEIGHT)
     return {"weights": {k: round(v, 4) for k, v in weights.items()}, "bias": round(bias, 4), "C": c,
             "features": list(features), "floors": floors,
             "kept": metrics_by_type([rank(q, rows, before_w, current.bias, floors) for q, rows in held]),
