@@ -412,7 +412,7 @@ class Library:
         report.seconds = time.perf_counter() - t0
         entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "text_model": model, **report.to_dict()}
         self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [entry], [])
-        undo = {"fusion": bool(fusion and report.applied),
+        undo = {"at": entry["at"], "labels": plan.labels, "fusion": bool(fusion and report.applied),
                 "text": {k: text_part[k] for k in ("model", "base")} if text_part.get("applied") else None}
         if undo["fusion"] or undo["text"]:
             self._catalog.update_meta_json("tune_stack", lambda stack: list(stack or []) + [undo], [])
@@ -747,7 +747,14 @@ class Library:
             "incomplete": [f.path for f in files if f.status != "ready"],
             "created_at": self._catalog.get_meta("created_at"),
             "store": self._server.url if self._server is not None else "embedded",
+            "tuned": self._last_tune(),  # what the last applied `tune` changed, and when; None: untuned
         }
+
+    def _last_tune(self) -> Optional[Dict[str, Any]]:
+        import json
+
+        stack = json.loads(self._catalog.get_meta("tune_stack") or "[]")
+        return stack[-1] if stack else None
 
     def __len__(self) -> int:
         return self._catalog.count_windows()

@@ -52,6 +52,7 @@ def test_tune_fits_measures_applies_and_untunes(copy):
             assert again.search(q["query"], k=1)[0].path == q["relevant"][0]["file"], q
     with Library(lib.path, fusion=FusionOptions()) as given:  # fusion= given wins
         assert given.fusion.weights == FusionOptions().weights
+    assert lib.info()["tuned"]["fusion"] and lib.info()["tuned"]["text"] is None  # shown by the web page
     history = lib.tuned()
     assert len(history) == 1 and history[0]["applied"] and history[0]["labels_sha256"] == report.labels_sha256
     assert "held-out" in report.summary()
@@ -60,6 +61,7 @@ def test_tune_fits_measures_applies_and_untunes(copy):
     with Library(lib.path) as again:
         assert again.fusion.weights == defaults.weights
     assert lib.tuned()[-1]["untune"] is True
+    assert lib.info()["tuned"] is None
     with pytest.raises(InvalidInputError, match="no tune to undo"):
         lib.untune()
 

@@ -193,6 +193,7 @@ def test_page_and_static_files_need_no_key_and_the_api_asks_for_it(browser, site
     assert by_id(browser, "key-form").get_attribute("hidden") is not None
     assert browser.execute_script("return sessionStorage.getItem('speechsearch.apiKey')") == KEY
     assert by_id(browser, "index-info").text.startswith(f"{len(site['files'])} files")
+    assert "models: tiny.en, all-MiniLM-L6-v2" in by_id(browser, "index-info").text  # which models, untuned
 
 
 def test_text_search_highlights_the_words_and_plays_exactly_the_span(browser, site, calls):

@@ -522,7 +522,12 @@
     const info = await api("api/info");
     const hours = (info.audio_seconds || 0) / 3600;
     const amount = hours >= 1 ? `${hours.toFixed(1)} h` : `${Math.round((info.audio_seconds || 0) / 60)} min`;
-    $("index-info").textContent = `${info.files} file${info.files === 1 ? "" : "s"}, ${amount} of audio`;
+    const models = info.models || {};
+    const names = [models.asr_model, models.text_model && models.text_model.split("/").pop()].filter(Boolean).join(", ");
+    const tuned = info.tuned ? ` (tuned ${String(info.tuned.at).slice(0, 10)}: ${[info.tuned.text ? "text model" : "",
+      info.tuned.fusion ? "fusion weights" : ""].filter(Boolean).join(" and ")})` : "";
+    $("index-info").textContent = `${info.files} file${info.files === 1 ? "" : "s"}, ${amount} of audio` +
+      (names ? ` · models: ${names}${tuned}` : "");
   }
 
   function showView() {
