@@ -437,8 +437,8 @@ class Library:
             return {"applied": False, "base": base, "reason": f"the text model {base} is an ONNX export, which "
                     "cannot be trained here; tune an index built with a sentence-transformers model "
                     "(quality='fast')"}
-        triplets = tuning.text_triplets(self._catalog, tuning.collect(self, plan.train))
-        before = tuning.held_metrics(self, plan.held)
+        triplets = tuning.text_triplets(self._catalog, tuning.candidates(self, plan, "train"))
+        before = tuning.held_metrics(self, plan)
         model, losses = tuning.train_text(embedder.load(), triplets, seed=plan.settings["seed"])
         n = len(list((self.path / "models").glob("text-*"))) + 1 if (self.path / "models").is_dir() else 1
         folder = self.path / "models" / f"text-{n}"
@@ -450,7 +450,7 @@ class Library:
         built = self._build_text(tuned)
         view = (built[0], built[1] if self._contexts() is not None else None, tuned)
         fitted = tuning.refit(self, plan, view) if with_fusion else None
-        after = fitted["fitted"] if fitted else tuning.held_metrics(self, plan.held, view=view)
+        after = fitted["fitted"] if fitted else tuning.held_metrics(self, plan, view)
         applied, reason = tuning.decide(before, after)
         if applied:
             self._switch_text(built, tuned)

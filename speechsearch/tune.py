@@ -37,7 +37,7 @@ from .fusion import FusionOptions
 from .search import collapse, gather
 from .types import Hit
 
-__all__ = ["TuneReport", "Plan", "plan", "collect", "fit", "rank", "split", "tune_fusion", "held_metrics",
+__all__ = ["TuneReport", "Plan", "plan", "collect", "fit", "rank", "split", "tune_fusion", "held_metrics", "candidates",
            "text_triplets", "train_text", "NOISE", "MIN_QUERIES"]
 
 TEXT_FEATURES = ("text", "context", "file", "lexical")
@@ -289,6 +289,16 @@ class Plan:
     held: List[Dict[str, Any]]
     skipped: List[str]
     settings: Dict[str, Any]
+    gathered: Dict[Any, Data] = field(default_factory=dict, repr=False)  # see `candidates`
+
+
+def candidates(lib: Any, p: Plan, part: str, view: Optional[Tuple[Any, Any, Any]] = None) -> Data:
+    """`collect` of the plan's "train" or "held" queries, once per text model: the text and
+    fusion parts of one tune rank the same candidates of the model in use."""
+    key = (part, None if view is None else id(view[0]))
+    if key not in p.gathered:
+        p.gathered[key] = collect(lib, p.train if part == "train" else p.held, view=view)
+    return p.gathered[key]
 
 
 def plan(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0, holdout_groups: Optional[str] = None) -> Plan:
@@ -338,7 +348,7 @@ def tune_fusion(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0,
 def refit(lib: Any, p: Plan, view: Optional[Tuple[Any, Any, Any]] = None) -> Dict[str, Any]:
     """Fusion weights fitted on `p`'s training queries for the text model of `view` (default:
     the index's own), and the held-out metrics of the weights in use and of the new ones there."""
-    train, held = collect(lib, p.train, view=view), collect(lib, p.held, view=view)
+    train, held = candidates(lib, p, "train", view), candidates(lib, p, "held", view)
     current = lib.fusion
     floors = dict(current.floors)
     before_w = {s: float(w) for s, w in current.weights.items() if w > 0}
@@ -352,13 +362,13 @@ def refit(lib: Any, p: Plan, view: Optional[Tuple[Any, Any, Any]] = None) -> Dic
             "fitted": metrics_by_type([rank(q, rows, weights, bias, floors) for q, rows in held])}
 
 
-def held_metrics(lib: Any, queries: Sequence[Dict[str, Any]], view: Optional[Tuple[Any, Any, Any]] = None
-                 ) -> Dict[str, Dict[str, Any]]:
-    """The held-out metrics of `queries` ranked with the weights in use (optionally on `view`)."""
+def held_metrics(lib: Any, p: Plan, view: Optional[Tuple[Any, Any, Any]] = None) -> Dict[str, Dict[str, Any]]:
+    """The held-out metrics of the plan's held-out queries ranked with the weights in use
+    (optionally on `view`)."""
     o = lib.fusion
     weights = {s: float(w) for s, w in o.weights.items() if w > 0}
     return metrics_by_type([rank(q, rows, weights, o.bias, dict(o.floors)) for q, rows in
-                            collect(lib, queries, view=view)])
+                            candidates(lib, p, "held", view)])
 
 
 def check_labels(lib: Any, qrels: Any) -> None:
