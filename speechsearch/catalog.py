@@ -284,9 +284,9 @@ class Catalog:
         return [r[0] for r in self._read().execute(
             "SELECT path FROM files WHERE status='ready' AND acoustic=0 ORDER BY path")]
 
-    def set_acoustic(self, path: str) -> None:
+    def set_acoustic(self, path: str, done: bool = True) -> None:
         with self._write():
-            self._db.execute("UPDATE files SET acoustic=1 WHERE path=?", (path,))
+            self._db.execute("UPDATE files SET acoustic=? WHERE path=?", (int(done), path))
 
     def transcript(self, path: str) -> List[dict]:
         row = self._read().execute("SELECT transcript FROM files WHERE path=?", (path,)).fetchone()

@@ -11,10 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, overload
 
+import numpy as np
+
 from ._log import logger
 from ._paths import stored_path, to_path
 from .audio import check_decoder, load_clip
 from .catalog import Catalog
+from .embed.acoustic import model_id as acoustic_model_id
 from .embed.text import get_text_embedder
 from .erase import collection_kind, files_matching, remove_files
 from .errors import (
@@ -177,17 +180,30 @@ class Library:
         return ChromaStore(self.path / "chroma", collection=collection, server=self._server, prefix=self._prefix)
 
     def _text_store(self) -> ChromaStore:
-        """The text collection the catalogue names now (another process may have reindexed)."""
+        """The text collection the catalogue names now (another process may have reindexed, or
+        tuned: then its text model comes with it, so a query is never embedded by another model
+        than the windows it is compared with)."""
         name = self._catalog.get_meta("windows_collection") or "windows"
         if name != self._store.collection_name:
             self._store = self._vectors(name)
+            model = self._catalog.get_meta("text_model")
+            if model and model != self._pipeline.embedder.model_name:
+                self._pipeline.embedder = get_text_embedder(model, device=self._pipeline.embedder.device)
+                if not self._fusion_given:
+                    self.fusion = _tuned(FusionOptions.fitted(model), self._catalog, model)
+                logger.info("%s: now searched with the text model %s (switched by another process)", self.path, model)
         return self._store
 
     def _acoustic(self) -> ChromaStore:
-        """The acoustic collection the catalogue names now (`compact` rebuilds it under a new name)."""
+        """The acoustic collection the catalogue names now (`compact` rebuilds it under a new name;
+        a `tune` or `untune` in another process changes its acoustic model with it)."""
         name = self._catalog.get_meta("acoustic_collection") or "acoustic"
         if name != self._acoustic_store.collection_name:
             self._acoustic_store = self._vectors(name)
+            recorded = self._catalog.get_meta("acoustic_model")
+            current = self._pipeline.acoustic
+            if recorded and (current is None or acoustic_model_id(current) != recorded):
+                self._pipeline.acoustic = choose_acoustic("auto", recorded, self._catalog, self.path)
         return self._acoustic_store
 
     def _voice(self) -> ChromaStore:
@@ -367,8 +383,8 @@ class Library:
         return report
 
     @_writes("tune")
-    def tune(self, labels: PathLike, *, text: bool = True, fusion: bool = True, holdout: float = 0.3,
-             seed: int = 0, holdout_groups: Optional[str] = None) -> "TuneReport":
+    def tune(self, labels: PathLike, *, text: bool = True, acoustic: bool = True, fusion: bool = True,
+             holdout: float = 0.3, seed: int = 0, holdout_groups: Optional[str] = None) -> "TuneReport":
         """Learn from labelled queries (`labels`: the qrels format of `speechsearch eval`) and prove
         it on held-out ones.
 
@@ -378,7 +394,10 @@ class Library:
         and every window is re-embedded with it into new collections; with `fusion`, the fusion
         weights are then fitted on the training queries. Each part is applied only if no query
         type of the held-out queries gets worse by more than `tune.NOISE` MRR@10 (the index keeps
-        what it had otherwise); the report has the metrics before and after per type. An applied
+        what it had otherwise); the report has the metrics before and after per type. With
+        `acoustic`, a small head on the acoustic CNN is trained, without labels, on the index's own
+        sentences said again by offline synthesisers and sent through noisy, narrow, lossy channels,
+        and judged on the labels' audio queries (`tune_acoustic`). An applied
         tune is used by every later search and every process that opens the index; `untune()`
         undoes the last one. docs/tuning.md."""
         from . import tune as tuning
@@ -401,6 +420,8 @@ class Library:
                                        reason="fusion not tuned (fusion=False)", settings=dict(plan.settings),
                                        skipped=plan.skipped)
         report.text = text_part
+        acoustic_part = self._tune_acoustic(plan) if acoustic else {}
+        report.acoustic = acoustic_part
         if fusion and self._fusion_given:
             report.applied, report.reason = False, ("this Library was opened with fusion= given, which wins "
                                                     "over tuned weights; " + report.reason)
@@ -413,8 +434,9 @@ class Library:
         entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "text_model": model, **report.to_dict()}
         self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [entry], [])
         undo = {"at": entry["at"], "labels": plan.labels, "fusion": bool(fusion and report.applied),
-                "text": {k: text_part[k] for k in ("model", "base")} if text_part.get("applied") else None}
-        if undo["fusion"] or undo["text"]:
+                "text": {k: text_part[k] for k in ("model", "base")} if text_part.get("applied") else None,
+                "acoustic": {k: acoustic_part[k] for k in ("model", "base")} if acoustic_part.get("applied") else None}
+        if undo["fusion"] or undo["text"] or undo["acoustic"]:
             self._catalog.update_meta_json("tune_stack", lambda stack: list(stack or []) + [undo], [])
         logger.info("%s", report.summary())
         return report
@@ -463,6 +485,71 @@ class Library:
                 "fusion": fitted and {k: v for k, v in fitted.items() if k not in ("kept", "fitted")},
                 "seconds": round(time.perf_counter() - t0, 1)}
 
+    def _tune_acoustic(self, plan: Any) -> Dict[str, Any]:
+        """Train an acoustic head (`tune_acoustic`), re-embed every indexed sentence with it into a
+        new collection, judge it on the labels' audio queries (fused and the acoustic signal
+        alone; without audio queries, on re-spoken sentences kept out of training) and switch to
+        it, or drop it."""
+        import shutil
+
+        from . import synth, tune_acoustic as ta
+        from .embed.acoustic import HEAD_FILE, TunedAcoustic
+        from .evaluate import load_qrels
+
+        t0 = time.perf_counter()
+        current = self._pipeline.acoustic
+        base = getattr(current, "base", current)
+        if current is None or not self._catalog.has_acoustic():
+            return {"applied": False, "reason": f"{self.path} holds no acoustic vectors; `speechsearch reindex "
+                    "--acoustic` adds them"}
+        voices = synth.voices()
+        if not voices:
+            return {"applied": False, "base": acoustic_model_id(base), "reason": synth.no_engine_message()}
+        seed = int(plan.settings["seed"])
+        store = self._acoustic()
+        total = store.count()
+        units = ta.read_units(self._catalog, store, base, keep=min(1.0, 3.0 * ta.SENTENCES / max(1, total)), seed=seed)
+        chosen = ta.sample(units, ta.SENTENCES, seed)
+        rendered = ta.views(units, chosen, voices, base, seed)
+        trained = ta.train_head(units, rendered, seed=seed)
+        n = 1
+        while (self.path / "models" / f"acoustic-{n}").exists():
+            n += 1
+        folder = self.path / "models" / f"acoustic-{n}"
+        folder.mkdir(parents=True)
+        np.savez(folder / HEAD_FILE, **trained.pop("params"))
+        tuned = TunedAcoustic(base, folder)
+        generation = int(self._catalog.get_meta("acoustic_generation") or 0) + 1
+        new = self._vectors(f"acoustic-{generation}")
+        new.drop()
+        for at in range(0, len(units.ids), 2000):
+            part = slice(at, at + 2000)
+            new.upsert(units.ids[part], ta.vectors(tuned, ta.Units(frames=units.frames[part])),
+                       [""] * len(units.ids[part]), units.metadatas[part])
+        audio = [q for q in load_qrels(plan.labels).queries if q["type"] == "audio"]
+        part: Dict[str, Any] = {"base": acoustic_model_id(base), "voices": [str(v) for v in voices],
+                                "missing": units.missing, **trained}
+        if audio:
+            before, after = ta.audio_metrics(self, audio, [(store, current), (new, tuned)])
+            applied, reason = _judge_audio(before, after, trained)
+            part.update(before=before, after=after)
+        else:
+            applied = trained["improved"] and trained["held_after"] >= trained["held_before"] + tuning_noise()
+            reason = (f"no audio queries in the labels; re-spoken sentences kept out of training found their "
+                      f"sentence R@1 {trained['held_before']:.3f} -> {trained['held_after']:.3f}")
+        if applied:
+            self._catalog.set_meta({"acoustic_collection": new.collection_name, "acoustic_generation": str(generation),
+                                    "acoustic_model": tuned.model_id})
+            old, self._acoustic_store, self._pipeline.acoustic = store, new, tuned
+            for path in units.missing:  # their audio is gone: `reindex_acoustic` adds them back when it returns
+                self._catalog.set_acoustic(path, False)
+            old.drop()
+        else:
+            new.drop()
+            shutil.rmtree(folder, ignore_errors=True)
+        return dict(part, applied=applied, reason=reason, model=str(folder) if applied else None,
+                    seconds=round(time.perf_counter() - t0, 1))
+
     def tuned(self) -> List[Dict[str, Any]]:
         """Every `tune` of this index, oldest first: when, on which labels (path and SHA-256),
         the settings, the held-out metrics before and after, whether it was applied, and untunes."""
@@ -490,6 +577,9 @@ class Library:
         last = popped[0]
         if last.get("fusion"):
             self._catalog.update_meta_json("fusion_tuned", lambda stack: list(stack or [])[:-1], [])
+        acoustic = last.get("acoustic")
+        if acoustic:
+            self._untune_acoustic(acoustic)
         text = last.get("text")
         if text:
             embedder = get_text_embedder(text["base"], device=self._pipeline.embedder.device)
@@ -502,6 +592,31 @@ class Library:
             model = self._pipeline.embedder.model_name
             self.fusion = _tuned(FusionOptions.fitted(model), self._catalog, model)
         return self.fusion
+
+    def _untune_acoustic(self, acoustic: Dict[str, Any]) -> None:
+        """Re-embed every indexed sentence with the acoustic model before a tune, and switch."""
+        import shutil
+
+        from . import tune_acoustic as ta
+        from .embed.acoustic import get_acoustic_embedder
+
+        base = get_acoustic_embedder(acoustic["base"])
+        store = self._acoustic()
+        units = ta.read_units(self._catalog, store, base)
+        generation = int(self._catalog.get_meta("acoustic_generation") or 0) + 1
+        new = self._vectors(f"acoustic-{generation}")
+        new.drop()
+        for at in range(0, len(units.ids), 2000):
+            part = slice(at, at + 2000)
+            new.upsert(units.ids[part], ta.vectors(base, ta.Units(frames=units.frames[part])),
+                       [""] * len(units.ids[part]), units.metadatas[part])
+        self._catalog.set_meta({"acoustic_collection": new.collection_name, "acoustic_generation": str(generation),
+                                "acoustic_model": acoustic["base"]})
+        self._acoustic_store, self._pipeline.acoustic = new, base
+        for path in units.missing:
+            self._catalog.set_acoustic(path, False)
+        store.drop()
+        shutil.rmtree(acoustic["model"], ignore_errors=True)
 
     @_writes("update metadata")
     def update_metadata(self, path: PathLike, metadata: Dict[str, Any]) -> None:
@@ -828,6 +943,32 @@ def _tuned(options: FusionOptions, catalog: Catalog, text_model: str) -> FusionO
         logger.info("tuned fusion weights were fitted for %s, not %s: not used", last.get("text_model"), text_model)
         return options
     return replace(options, weights=dict(last["weights"]), bias=float(last["bias"]))
+
+
+def tuning_noise() -> float:
+    from .tune import NOISE
+
+    return NOISE
+
+
+def _judge_audio(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]],
+                 trained: Dict[str, Any]) -> Tuple[bool, str]:
+    """An acoustic head is applied when it learned something on the re-spoken sentences kept out
+    of training, the labelled audio queries' acoustic signal alone does not get worse and no
+    kind of them gets worse ranked fused (each by more than `tune.NOISE` MRR@10; a paraphrased
+    clip's acoustic signal alone is not judged: its words are not the call's)."""
+    noise = tuning_noise()
+    if not trained["improved"]:
+        return False, (f"the head found no re-spoken sentence better than the base model "
+                       f"(R@1 {trained['held_before']:.3f}) in {len(trained['losses'])} epochs")
+    worse = [f"{g} {before[g]['mrr']:.3f} -> {after[g]['mrr']:.3f}" for g in before
+             if (g == "acoustic" or not g.startswith("acoustic")) and after[g]["mrr"] < before[g]["mrr"] - noise]
+    if worse:
+        return False, f"held-out MRR@10 would drop by more than {noise}: " + "; ".join(worse)
+    b, a = before.get("acoustic", {}), after.get("acoustic", {})
+    return True, (f"labelled clips, acoustic signal alone: R@1 {b.get('r1', 0):.3f} -> {a.get('r1', 0):.3f}, "
+                  f"MRR@10 {b.get('mrr', 0):.3f} -> {a.get('mrr', 0):.3f}; fused MRR@10 "
+                  f"{before.get('audio', {}).get('mrr', 0):.3f} -> {after.get('audio', {}).get('mrr', 0):.3f}")
 
 
 def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[str, ...]:

@@ -9,6 +9,8 @@ of the driver's Library (models travel by name).
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -142,7 +144,7 @@ def build_pipeline(*, transcriber: Any = "faster-whisper", model: str = DEFAULT_
         vad=coerce(VadOptions, vad),
         windows=coerce(WindowOptions, windows),
         decoder=decoder,
-        acoustic=None if acoustic is None or acoustic is False else get_acoustic_embedder(acoustic),
+        acoustic=None if acoustic is None or acoustic is False else _acoustic_from(acoustic),
         voice=None if voice is None or voice is False else get_voice_embedder(DEFAULT_VOICE if voice is True
                                                                               else voice),
         channels=parse_channels(channels),
@@ -175,12 +177,28 @@ def pipeline_spec(pipeline: Pipeline, cpus_per_worker: int = 1) -> Dict[str, Any
         "vad": as_dict(p.vad),
         "windows": as_dict(p.windows),
         "decoder": p.decoder,
-        "acoustic": False if p.acoustic is None else model_id(p.acoustic),
+        "acoustic": False if p.acoustic is None else _acoustic_spec(p.acoustic),
         "voice": False if p.voice is None else p.voice.name,
         "channels": dict(p.channels),
         "diarize": p.diarizer is not None,
         "redact": bool(p.redact),
     }
+
+
+def _acoustic_spec(embedder: Any) -> str:
+    """What rebuilds `embedder` elsewhere (a worker): its model id, or for a tuned one its base
+    id and the absolute folder of its head ("<base>+tuned@<folder>")."""
+    folder = getattr(embedder, "folder", None)
+    return model_id(embedder) if folder is None else f"{model_id(embedder.base)}+tuned@{os.path.abspath(folder)}"
+
+
+def _acoustic_from(acoustic: Any) -> Any:
+    if isinstance(acoustic, str) and "+tuned@" in acoustic:
+        from .embed.acoustic import TunedAcoustic
+
+        base, _, folder = acoustic.partition("+tuned@")
+        return TunedAcoustic(get_acoustic_embedder(base), folder)
+    return get_acoustic_embedder(acoustic)
 
 
 # ------------------------------------------------------- checked against what built an index -
@@ -207,6 +225,10 @@ def choose_acoustic(acoustic: Any, recorded: Optional[str], catalog: Catalog, in
     if acoustic is False or acoustic is None:
         return None
     if acoustic == "auto":
+        if recorded is not None and "+tuned:" in recorded:  # a head trained by `Library.tune`
+            from .embed.acoustic import tuned_acoustic
+
+            return tuned_acoustic(recorded, index)
         if recorded is None and catalog.files():
             logger.info("%s has no acoustic vectors; `speechsearch reindex --acoustic` adds them", index)
             return None

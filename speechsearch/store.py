@@ -339,18 +339,27 @@ class ChromaStore:
         with self._use() as col:
             return int(col.count())
 
-    def copy_to(self, target: "ChromaStore", batch: int = 2000) -> int:
-        """Write every row (vector, document, metadata) into `target`; returns the count."""
-        n, offset = 0, 0
+    def iter_rows(self, batch: int = 2000, embeddings: bool = True) -> Iterator[Dict[str, Any]]:
+        """Every row, a page of `batch` at a time: Chroma's get result (ids, documents,
+        metadatas and, when asked, embeddings)."""
+        offset = 0
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         while True:
             with self._use() as col:
-                res = col.get(limit=batch, offset=offset, include=["embeddings", "documents", "metadatas"])
+                res = col.get(limit=batch, offset=offset, include=include)
             if not res["ids"]:
-                return n
+                return
+            yield res
+            offset += len(res["ids"])
+
+    def copy_to(self, target: "ChromaStore", batch: int = 2000) -> int:
+        """Write every row (vector, document, metadata) into `target`; returns the count."""
+        n = 0
+        for res in self.iter_rows(batch):
             target.upsert(res["ids"], np.asarray(res["embeddings"], np.float32),
                           [d or "" for d in res["documents"]], [dict(m or {}) for m in res["metadatas"]])
             n += len(res["ids"])
-            offset += len(res["ids"])
+        return n
 
     def query(self, vector: np.ndarray, n: int, where: Optional[Dict[str, Any]] = None,
               documents: bool = True, metadatas: bool = True) -> List[StoredHit]:

@@ -16,7 +16,7 @@ scores, on the same held-out queries before switching.
 
 What is learned lives in the index (`meta`: "fusion_tuned", "tune_stack", "tune_history"; a
 tuned text model in `models/text-N`), with the labels' hash, the settings and the metrics;
-`Library.untune()` undoes the last applied tune. The acoustic model is not trained here (yet).
+`Library.untune()` undoes the last applied tune. The acoustic head is trained in `tune_acoustic`.
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def metrics_by_type(outcomes: Sequence[QueryOutcome]) -> Dict[str, Dict[str, Any
     out = {}
     for g, os_ in sorted(by.items()):
         m = Metrics.of(os_, THRESHOLD)
-        out[g] = {"queries": m.queries, "mrr": round(m.mrr, 4), "ndcg": round(m.ndcg, 4),
+        out[g] = {"queries": m.queries, "mrr": round(m.mrr, 4), "r1": round(m.r1, 4), "ndcg": round(m.ndcg, 4),
                   "span_hit": None if m.span_hit is None else round(m.span_hit, 4),
                   "precision": round(m.precision, 4), "recall": round(m.recall, 4), "f1": round(m.f1, 4)}
     return out
@@ -242,6 +242,7 @@ class TuneReport:
     skipped: List[str] = field(default_factory=list)
     seconds: float = 0.0
     text: Dict[str, Any] = field(default_factory=dict)  # the text model's part, when it ran
+    acoustic: Dict[str, Any] = field(default_factory=dict)  # the acoustic head's part, when it ran
 
     def summary(self) -> str:
         lines = []
@@ -252,6 +253,19 @@ class TuneReport:
             for g in t.get("before", {}):
                 lines.append(f"  held-out {g}: MRR@10 {t['before'][g]['mrr']:.3f} -> {t['after'][g]['mrr']:.3f}")
             lines.append(("  applied: " if t.get("applied") else "  not applied: ") + str(t.get("reason", "")))
+        if self.acoustic:
+            a = self.acoustic
+            if "losses" in a:
+                lines.append(f"acoustic model: a head on {a.get('base')} trained on {a.get('renderings', 0)} renderings "
+                             f"of {a.get('train_sentences', 0)} sentences ({len(a.get('voices', []))} synthetic "
+                             f"voices), loss per epoch {a['losses']}")
+                lines.append(f"  re-spoken sentences kept out of training, R@1: {a['held_before']:.3f} -> "
+                             f"{a['held_after']:.3f} (epoch {a['epoch']})")
+            for g in a.get("before", {}):
+                b, f = a["before"][g], a["after"][g]
+                lines.append(f"  labelled {g} ({b['queries']}): R@1 {b['r1']:.3f} -> {f['r1']:.3f}, "
+                             f"MRR@10 {b['mrr']:.3f} -> {f['mrr']:.3f}")
+            lines.append(("  applied: " if a.get("applied") else "  not applied: ") + str(a.get("reason", "")))
         lines += [f"fusion weights: fitted on {self.train_queries} labelled queries; "
                   f"held out {self.heldout_queries} ({self.labels})",
                  "| held-out | MRR@10 before | after | nDCG@10 before | after | F1@0.5 before | after |",

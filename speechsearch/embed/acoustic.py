@@ -410,3 +410,82 @@ def model_id(embedder: Any) -> str:
     """What an index records for an acoustic embedder: its ``model_id`` (the built-in ones:
     name, pooling and centring, e.g. "speech-embedding/meanstd+c"), else its ``name``."""
     return getattr(embedder, "model_id", embedder.name)
+
+
+HEAD_FILE = "head.npz"
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh form (what `tune_acoustic` trains with)."""
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x ** 3)))
+
+
+class TunedAcoustic:
+    """A built-in embedder whose frame vectors go through a small residual head trained by
+    `Library.tune` (``f + W2 gelu(W1 f + b1) + b2``), then are pooled like the base embedder's
+    and centred on the tuning index's own mean. The head lives in `folder` (``head.npz``); numpy
+    runs it, so searching needs no torch."""
+
+    def __init__(self, base: Any, folder: Any):
+        self.base = base
+        self.folder = os.fspath(folder)
+        self.name = base.name
+        self.pooling = base.pooling
+        self.hop, self.offset = base.hop, base.offset
+        self._params: Optional[Dict[str, np.ndarray]] = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return int(self.base.dim)
+
+    @property
+    def model_id(self) -> str:
+        return f"{model_id(self.base)}+tuned:{os.path.basename(self.folder.rstrip(os.sep))}"
+
+    def __repr__(self) -> str:
+        return f"TunedAcoustic({self.base!r}, {self.folder!r})"
+
+    def _p(self) -> Dict[str, np.ndarray]:
+        if self._params is None:
+            with self._lock:
+                if self._params is None:
+                    path = os.path.join(self.folder, HEAD_FILE)
+                    if not os.path.isfile(path):
+                        raise ModelNotFoundError(f"{path}: the tuned acoustic head is missing; run `speechsearch "
+                                                 "tune --undo` to go back to the base model, or restore the file")
+                    with np.load(path) as z:
+                        self._params = {k: np.asarray(z[k], np.float32) for k in z.files}
+        return self._params
+
+    def head(self, frames: np.ndarray) -> np.ndarray:
+        p = self._p()
+        f = np.asarray(frames, np.float32)
+        return f + _gelu(f @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"]
+
+    def frames(self, audio: np.ndarray) -> np.ndarray:
+        return self.head(self.base.frames(audio))
+
+    def frame_times(self, n: int) -> np.ndarray:
+        return self.base.frame_times(n)
+
+    def pool(self, frames: np.ndarray) -> np.ndarray:
+        return _unit(_pool(np.asarray(frames, np.float32), self.pooling) - self._p()["centre"])
+
+    def pool_span(self, frames: np.ndarray, start: float, end: float) -> np.ndarray:
+        return _Base.pool_span(self, frames, start, end)  # type: ignore[arg-type]
+
+    def embed(self, audio: np.ndarray) -> np.ndarray:
+        return self.pool(self.frames(audio))
+
+    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        if len(clips) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self.embed(c) for c in clips]).astype(np.float32)
+
+
+def tuned_acoustic(recorded: str, index: Any) -> Any:
+    """The embedder an index records as "<base id>+tuned:<name>": the base embedder with the
+    head in ``<index>/models/<name>``."""
+    base, _, name = recorded.partition("+tuned:")
+    return TunedAcoustic(get_acoustic_embedder(base), os.path.join(os.fspath(index), "models", name))
