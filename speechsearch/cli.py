@@ -259,7 +259,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if args.history:
             print(json.dumps(lib.tuned(), indent=2))
             return 0
-        report = lib.tune(args.labels, text=not args.no_text, fusion=not args.no_fusion, holdout=args.holdout,
+        report = lib.tune(args.labels, text=not args.no_text, acoustic=not args.no_acoustic,
+                          fusion=not args.no_fusion, holdout=args.holdout,
                           seed=args.seed, holdout_groups=args.holdout_groups)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     return 0
@@ -406,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hold out whole intents (from the labels' files entries) instead of single queries")
     p.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     p.add_argument("--no-text", action="store_true", help="do not fine-tune the text model")
+    p.add_argument("--no-acoustic", action="store_true",
+                   help="do not train the acoustic head (on the index's sentences re-spoken by offline TTS)")
     p.add_argument("--no-fusion", action="store_true", help="do not re-fit the fusion weights")
     p.add_argument("--history", action="store_true", help="print every tune of this index (JSON)")
     p.add_argument("--undo", action="store_true", help="go back to the weights before the last applied tune")

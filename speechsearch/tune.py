@@ -276,7 +276,12 @@ class TuneReport:
                          f"{b['ndcg']:.3f} | {a.get('ndcg', float('nan')):.3f} | {b['f1']:.3f} | "
                          f"{a.get('f1', float('nan')):.3f} |")
         lines.append(("applied: " if self.applied else "not applied: ") + self.reason)
-        lines += [f"skipped: {s}" for s in self.skipped]
+        reasons: Dict[str, List[str]] = defaultdict(list)
+        for s in self.skipped:
+            name, _, why = s.partition(": ")
+            reasons[why].append(name)
+        lines += [f"skipped {len(names)}: {why} ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+                  for why, names in reasons.items()]
         return "\n".join(lines)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -37,7 +37,7 @@ def copy(indexed, tmp_path):
 def test_tune_fits_measures_applies_and_untunes(copy):
     lib, labels, queries = copy
     defaults = lib.fusion
-    report = lib.tune(labels, holdout=0.3, seed=1, text=False)
+    report = lib.tune(labels, holdout=0.3, seed=1, text=False, acoustic=False)
     assert not report.text and report.train_queries == 8 and report.heldout_queries == 4
     assert set(report.before) == set(report.after) == {"text", "text/intent"}
     assert report.before["text"]["queries"] == 4 and 0 <= report.after["text"]["mrr"] <= 1
@@ -71,7 +71,7 @@ def test_holding_out_whole_intents(copy):
     train, held = split(json.loads(labels.read_text())["queries"], 0.25, 0,
                         lambda q: q["id"].rsplit("-", 1)[0])
     assert {q["id"].rsplit("-", 1)[0] for q in train}.isdisjoint({q["id"].rsplit("-", 1)[0] for q in held})
-    report = lib.tune(labels, holdout=0.25, holdout_groups="intent", text=False)
+    report = lib.tune(labels, holdout=0.25, holdout_groups="intent", text=False, acoustic=False)
     assert report.heldout_queries == 3 and report.train_queries == 9  # one intent of four, whole
 
 
@@ -125,7 +125,7 @@ def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict
 
     monkeypatch.setattr(tuning, "decide", forced)
     count = len(lib)
-    report = lib.tune(labels, holdout=0.3, seed=1, fusion=fusion)
+    report = lib.tune(labels, holdout=0.3, seed=1, fusion=fusion, acoustic=False)
     t = report.text
     assert t["triplets"] >= 8 and len(t["losses"]) == 3 and t["losses"][-1] < t["losses"][0]
     assert set(t["before"]) == set(t["after"]) == {"text", "text/intent"} and "real" in seen
