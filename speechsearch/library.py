@@ -459,6 +459,13 @@ class Library:
             return {"applied": False, "base": base, "reason": f"the text model {base} is an ONNX export, which "
                     "cannot be trained here; tune an index built with a sentence-transformers model "
                     "(quality='fast')"}
+        if not self.show_progress:  # transformers draws bars when it saves and loads the copy
+            try:
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover - sentence-transformers always brings it
+                pass
         triplets = tuning.text_triplets(self._catalog, tuning.candidates(self, plan, "train"))
         before = tuning.held_metrics(self, plan)
         model, losses = tuning.train_text(embedder.load(), triplets, seed=plan.settings["seed"])

@@ -329,7 +329,7 @@ def plan(lib: Any, labels: str, holdout: float = 0.3, seed: int = 0, holdout_gro
     qrels = load_qrels(labels)
     check_labels(lib, qrels)
     text = [q for q in qrels.queries if q["type"] == "text"]
-    skipped = [f"{q.get('id', '?')}: query by example (its fusion is not tuned yet)"
+    skipped = [f"{q.get('id', '?')}: query by example (judges the acoustic head; its fusion weights are not tuned yet)"
                for q in qrels.queries if q["type"] != "text"]
     if len(text) < MIN_QUERIES:
         raise InvalidInputError(f"{qrels.path}: {len(text)} text queries; tuning needs at least {MIN_QUERIES} "
