@@ -319,6 +319,11 @@ class Catalog:
             self._db.execute("VACUUM")
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def state(self) -> tuple:
+        """Changes whenever a file is added, re-indexed or removed (what caches key on)."""
+        return tuple(self._read().execute("SELECT COUNT(*), MAX(added_at), COALESCE(SUM(segments), 0) FROM files "
+                                          "WHERE status='ready'").fetchone())
+
     def count_windows(self) -> int:
         return int(self._read().execute("SELECT COUNT(*) FROM windows").fetchone()[0])
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ._log import logger
 from ._paths import stored_path, to_path
-from .audio import check_decoder, load_clip
+from .audio import check_decoder, check_readable, decode, load_clip
 from .catalog import Catalog
 from .embed.acoustic import model_id as acoustic_model_id
 from .embed.text import get_text_embedder
@@ -43,7 +43,7 @@ from .search import ranked_search
 from .lock import writer_lock
 from .store import ChromaStore, choose_store, collection_names, collection_prefix, vacuum_embedded
 from .transcribe import ENGINES
-from .types import AddReport, CompactReport, FileInfo, Hit, RemoveReport, Segment
+from .types import AddReport, CompactReport, FileInfo, Hit, RemoveReport, Segment, Topic
 
 if TYPE_CHECKING:  # pragma: no cover
     from .tune import TuneReport
@@ -736,6 +736,119 @@ class Library:
         return ranked_search(self._text_store(), self._catalog, k, where=where, fusion=options, signals=("voice",),
                              acoustic_store=self._voice(), acoustic_vector=voice.embed(audio),
                              unit_signal="voice")
+
+    # -- recommendation ------------------------------------------------------------------------
+    def similar(self, query: Any, k: int = 10, where: Optional[Dict[str, Any]] = None, *,
+                speaker: Optional[str] = None) -> List[Hit]:
+        """Calls like `query`, best first, never the query's own file.
+
+        `query` is an indexed file's path (one `SimilarHit` per other call: the moment most like
+        one of the query's key moments, both spans given, ``score`` the cosine of the two calls'
+        vectors), a `Hit` (moments like it in other calls, ranked as `search` ranks a query with
+        the hit's words and vector) or a recording that is not indexed (transcribed first; the
+        calls like it). `where` keeps the calls whose metadata match; `speaker` compares what one
+        speaker said (e.g. ``"customer"``: why they called). recommend.py has the method."""
+        from . import recommend
+
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, got {k!r}")
+        if isinstance(query, Hit):
+            return self._similar_moments(query, k, where, speaker)
+        index, allowed = self._calls(where, speaker)
+        if isinstance(query, (str, os.PathLike)) and self._catalog.get_file(_key(query)) is not None:
+            path = _key(query)
+            f = index.index_of(path)
+            if f is None:
+                return []  # nothing of this file matches `speaker`
+            keys = recommend.key_moments(index, f)
+            wtext = {i: w.text for i, w in self._catalog.windows(path)}
+            return recommend.similar_hits(index, self._catalog, index.vectors[f], keys, index.window_vectors,
+                                          index.window_spans, [wtext.get(index.window_ids[i], "") for i in keys], k,
+                                          path, exclude=f, allowed=allowed)
+        if isinstance(query, (str, os.PathLike)):
+            check_readable(os.fspath(query))
+            name = os.fspath(query)
+            audio = decode(name, self._pipeline.decoder)
+        else:
+            name, audio = "clip", load_clip(query, None, self._pipeline.decoder)
+        segments, _ = self._pipeline.transcriber.transcribe(audio)
+        segments = [s for s in segments if s.text.strip()]
+        if not segments:
+            raise InvalidInputError(f"{name}: no speech was recognised, so there is nothing to compare; "
+                                    "give a recording with speech")
+        from .windows import make_contexts, make_windows
+
+        windows = make_windows(segments, self._pipeline.windows)
+        contexts = make_contexts(segments, self._pipeline.windows)
+        vectors = self._pipeline.embedder.encode([w.text for w in windows] + [c.text for c in contexts])
+        vector, unit_vectors, specific = recommend.query_vector(index, vectors[:len(windows)],
+                                                                vectors[len(windows):])
+        keys = np.argsort(-specific, kind="stable")[:recommend.KEY_MOMENTS]
+        spans = np.array([[w.start, w.end] for w in windows])
+        return recommend.similar_hits(index, self._catalog, vector, keys, unit_vectors, spans,
+                                      [windows[i].text for i in keys], k, name, allowed=allowed)
+
+    def _similar_moments(self, hit: Hit, k: int, where: Optional[Dict[str, Any]], speaker: Optional[str]) -> List[Hit]:
+        vector = self._text_store().vectors([hit.id]).get(hit.id) if hit.id else None
+        if vector is None:
+            raise InvalidInputError(f"{hit.path}: this hit's window is not in the index (any more); search again")
+        other = {"path": {"$ne": hit.path}}
+        base = self._where(where, speaker)
+        combined = other if not base else {"$and": [base, other]}
+        hits = ranked_search(self._text_store(), self._catalog, 4 * k, where=combined, fusion=self.fusion,
+                             signals=TEXT_SIGNALS, text=hit.text, text_vector=vector, context_store=self._contexts())
+        seen: set = set()
+        out = []
+        for h in hits:
+            if h.path not in seen:
+                seen.add(h.path)
+                out.append(h)
+        return out[:k]
+
+    def topics(self, where: Optional[Dict[str, Any]] = None, *, n: Optional[int] = None, by: Optional[str] = None,
+               period: str = "week", speaker: Optional[str] = None, examples: int = 3,
+               files: Optional[Iterable[PathLike]] = None) -> List["Topic"]:
+        """What the calls are about: groups of calls, largest first, each with a label (its most
+        distinctive terms), its size, terms, files (most central first), example moments and,
+        with `by` (a metadata field holding a date or time), calls per `period` ("day", "week",
+        "month"). `n` fixes the number of topics (else chosen by silhouette, at most
+        `recommend.MAX_TOPICS`). `where` and `speaker` filter as in `search`. The same index
+        gives the same topics. `files` limits the topics to those indexed files."""
+        from . import recommend
+
+        if period not in ("day", "week", "month"):
+            raise InvalidInputError(f"period must be 'day', 'week' or 'month', got {period!r}")
+        if by is not None and (not isinstance(by, str) or not by.strip()):
+            raise InvalidInputError(f"by must be a metadata field name, got {by!r}")
+        index, allowed = self._calls(where, speaker)
+        if files is not None:
+            chosen = {_key(f) for f in ([files] if isinstance(files, (str, os.PathLike)) else files)}
+            unknown = sorted(chosen - set(index.files))
+            if unknown and speaker is None:
+                raise NotIndexedError(f"{unknown[0]}: not in the index; `Library.files()` lists what is")
+            allowed = chosen if allowed is None else allowed & chosen
+        return recommend.topics(index, self._catalog, n=n, by=by, period=period, examples=examples, allowed=allowed)
+
+    def _calls(self, where: Optional[Dict[str, Any]], speaker: Optional[str]) -> Tuple[Any, Optional[set]]:
+        """The call vectors (per `speaker` when given; cached per index state otherwise) and the
+        files `where` allows (None: all)."""
+        from . import recommend
+
+        ready = self._catalog.ready([f.path for f in self._catalog.files()])
+        if speaker is not None:
+            index = recommend.build(self._text_store(), None, self._where(None, speaker), ready)
+        else:
+            key = (self._text_store().collection_name, self._context_collection().collection_name,
+                   self._catalog.state())
+            cached = getattr(self, "_call_index", None)
+            if cached is None or cached[0] != key:
+                cached = (key, recommend.build(self._text_store(), self._contexts(), None, ready))
+                self._call_index = cached
+            index = cached[1]
+        allowed = None
+        if where:
+            allowed = {str(row.metadata.get("path")) for row, _ in self._text_store().get_where(self._where(where))}
+        return index, allowed
 
     def export_transcripts(self, out: PathLike, paths: Optional[Iterable[PathLike]] = None) -> int:
         """Write the transcripts (segments, words, channels, speakers, language, metadata) of the

@@ -381,7 +381,7 @@ class ChromaStore:
             return {}
         include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
         with self._use() as col:
-            res = col.get(ids=list(ids), where=where, include=include)
+            res = col.get(ids=list(dict.fromkeys(ids)), where=where, include=include)
         embs = res.get("embeddings") if embeddings else None
         out = {}
         for n, i in enumerate(res["ids"]):
@@ -395,15 +395,15 @@ class ChromaStore:
         if not ids:
             return {}
         with self._use() as col:
-            res = col.get(ids=list(ids), where=where, include=["embeddings"])
+            res = col.get(ids=list(dict.fromkeys(ids)), where=where, include=["embeddings"])
         return {i: np.asarray(res["embeddings"][n], np.float32) for n, i in enumerate(res["ids"])}
 
     def matching(self, ids: Sequence[str], where: Dict[str, Any]) -> set:
         """Those of `ids` whose rows match `where`."""
         if not ids:
             return set()
-        with self._use() as col:
-            return set(col.get(ids=list(ids), where=where, include=[])["ids"])
+        with self._use() as col:  # Chroma refuses an id asked twice (BM25 and the code lookup share ids)
+            return set(col.get(ids=list(dict.fromkeys(ids)), where=where, include=[])["ids"])
 
     def get_where(self, where: Dict[str, Any], embeddings: bool = False
                   ) -> List[Tuple[StoredHit, Optional[np.ndarray]]]:

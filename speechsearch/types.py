@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["Word", "Segment", "Window", "Hit", "FileResult", "FileFailure", "AddReport", "FileInfo", "RemoveReport",
-           "CompactReport"]
+__all__ = ["Word", "Segment", "Window", "Hit", "SimilarHit", "Topic", "FileResult", "FileFailure", "AddReport",
+           "FileInfo", "RemoveReport", "CompactReport"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,37 @@ class Hit:
             "metadata": dict(self.metadata),
             "id": self.id,
         }
+
+
+
+@dataclass
+class SimilarHit(Hit):
+    """One call like the query (`Library.similar`): ``path``/``start``/``end``/``text`` are the
+    moment of this call most like one of the query's key moments (``query_start``..``query_end``,
+    ``query_text``); ``score`` is the cosine of the two calls' vectors, ``scores`` has "call" and
+    "moment" (the cosine of the two moments)."""
+
+    query_path: str = ""
+    query_start: float = 0.0
+    query_end: float = 0.0
+    query_text: str = ""
+
+
+@dataclass
+class Topic:
+    """A group of calls (`Library.topics`): ``label`` (its top terms), ``size`` (calls),
+    ``terms`` (class-based TF-IDF, best first), ``files`` (nearest the topic's centre first),
+    ``examples`` (the most specific moment of its most central calls), ``counts`` (calls per
+    period, when asked ``by=``), ``cohesion`` (mean cosine of its calls to their centre)."""
+
+    id: int
+    label: str
+    size: int
+    terms: List[str]
+    files: List[str]
+    examples: List[Hit]
+    counts: Dict[str, int] = field(default_factory=dict)
+    cohesion: float = 0.0
 
 
 @dataclass(frozen=True)

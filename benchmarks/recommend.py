@@ -1,0 +1,127 @@
+"""Similar calls and topics against the calls' known intents, with the naive baseline in the same run.
+
+    python benchmarks/recommend.py --index DIR --qrels benchmarks/devset/qrels.json [--json OUT]
+    python benchmarks/recommend.py --scale 10000        # topics() time on 10,000 synthetic calls
+
+For every call with an intent (`files[].intent` of the qrels), `Library.similar(call)` ranks the
+other files; precision@1 and @3 count same-intent calls. `Library.topics()` groups the calls (the
+number chosen by the library, and the true number given as `n=`); NMI and purity against the
+intents. The naive baseline: one all-MiniLM-L6-v2 vector per call, the mean of its transcript
+segments' vectors, cosine neighbours, k-means with the true number of intents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from speechsearch import Library  # noqa: E402
+
+
+def intents(qrels: str) -> dict:
+    q = json.load(open(qrels))
+    root = os.path.dirname(os.path.abspath(qrels))
+    return {os.path.abspath(os.path.join(root, f["file"])): f["intent"] for f in q["files"]
+            if f.get("intent") and f.get("kind", "call") == "call"}
+
+
+def precision(ranked: dict, truth: dict) -> tuple:
+    p1 = p3 = 0.0
+    for a, order in ranked.items():
+        p1 += truth.get(order[0]) == truth[a] if order else 0
+        p3 += sum(truth.get(f) == truth[a] for f in order[:3]) / 3
+    return round(p1 / len(ranked), 3), round(p3 / len(ranked), 3)
+
+
+def agreement(labels: dict, truth: dict) -> tuple:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    files = sorted(truth)
+    a = [labels[f] for f in files]
+    b = [truth[f] for f in files]
+    purity = sum(max(sum(1 for x, y in zip(a, b) if x == c and y == t) for t in set(b)) for c in set(a)) / len(a)
+    return round(float(normalized_mutual_info_score(b, a)), 3), round(purity, 3)
+
+
+def run(index: str, qrels: str) -> dict:
+    from sklearn.cluster import KMeans
+
+    truth = intents(qrels)
+    lib = Library(index)
+    files = [f.path for f in lib.files()]
+    calls = [f for f in files if f in truth]
+    truth = {f: truth[f] for f in calls}
+    n_true = len(set(truth.values()))
+    out = {"index": index, "calls": len(calls), "files": len(files), "intents": n_true}
+    t0 = time.perf_counter()
+    ranked = {a: [h.path for h in lib.similar(a, k=10)] for a in calls}
+    out["similar_s_per_call"] = round((time.perf_counter() - t0) / len(calls), 4)
+    out["similar"] = precision(ranked, truth)
+    t0 = time.perf_counter()
+    auto = lib.topics(files=calls)  # the calls: the sets' other recordings have no intent
+    out["topics_s"] = round(time.perf_counter() - t0, 3)
+    fixed = lib.topics(n=n_true, files=calls)
+    for name, topics in (("topics_auto", auto), ("topics_true_n", fixed)):
+        labels = {f: t.id for t in topics for f in t.files}
+        out[name] = agreement(labels, truth) + (len(topics),)
+    out["labels"] = [t.label for t in fixed]
+    # the naive baseline, same run: mean MiniLM vector of each call's transcript segments
+    embedder = lib._pipeline.embedder
+    vec = {}
+    for f in files:
+        texts = [s.text for s in lib.transcript(f) if s.text.strip()] or [" "]
+        v = embedder.encode(texts).mean(0)
+        vec[f] = v / (np.linalg.norm(v) or 1.0)
+    naive = {a: sorted((f for f in files if f != a), key=lambda f: -float(vec[a] @ vec[f])) for a in calls}
+    out["naive_similar"] = precision(naive, truth)
+    km = KMeans(n_clusters=n_true, n_init=10, random_state=0).fit_predict(np.stack([vec[f] for f in calls]))
+    out["naive_topics_true_n"] = agreement(dict(zip(calls, km.tolist())), truth)
+    lib.close()
+    return out
+
+
+def scale(n: int, index: str) -> dict:
+    """topics() on `n` calls: the call vectors of a real index repeated with noise (the clustering
+    and labelling cost; reading the vectors from Chroma is timed apart)."""
+    from speechsearch import recommend
+
+    lib = Library(index)
+    base, _ = lib._calls(None, None)
+    rng = np.random.default_rng(0)
+    reps = np.repeat(base.vectors, int(np.ceil(n / len(base.files))), axis=0)[:n]
+    reps = recommend._unit(reps + rng.normal(0, 0.05, reps.shape).astype(np.float32))
+    t0 = time.perf_counter()
+    labels, tried = recommend.cluster(reps)
+    t_cluster = time.perf_counter() - t0
+    lib.close()
+    return {"calls": n, "cluster_s": round(t_cluster, 2), "topics": int(labels.max()) + 1, "silhouettes": tried}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--index", action="append", default=[])
+    ap.add_argument("--qrels", action="append", default=[])
+    ap.add_argument("--scale", type=int)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    results = []
+    if args.scale:
+        results.append(scale(args.scale, args.index[0]))
+    else:
+        for index, qrels in zip(args.index, args.qrels):
+            results.append(run(index, qrels))
+    for r in results:
+        print(json.dumps(r))
+    if args.json:
+        json.dump(results, open(args.json, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()

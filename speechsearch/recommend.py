@@ -1,0 +1,381 @@
+"""Calls like this one, and what people are calling about: call vectors, neighbours and topics.
+
+Every call gets one vector from what it holds already (`CallIndex`): the text vectors of its
+context units (the longer spans around its windows; its windows when the index has none),
+centred on the index's mean and weighted by how specific each unit is. A unit close to the
+index-wide centroid (a greeting, an identity check, a hold notice: what every call says) weighs
+little, one far from it (why this caller called) weighs most: ``w = exp((s - max s) / T)`` with
+``s = 1 - cos(unit, centroid)`` and `TEMPERATURE`. The choice (contexts against windows, this
+weighting against a plain mean and against "similar to many calls") was made on the dev set;
+docs/evaluation.md has the numbers on both sets.
+
+`neighbours` ranks calls by the cosine of their vectors and says why: the pair of moments, one
+in each call, whose windows are most alike among the query call's most specific windows
+(`key_moments`). `cluster` groups call vectors with k-means (k by silhouette when not given) and
+`label` names each group by class-based TF-IDF over its calls' transcripts (a term frequent in
+the group and rare in the others). `bucket` turns a metadata value into a week or a month.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InvalidInputError
+
+__all__ = ["CallIndex", "build", "neighbours", "key_moments", "cluster", "label", "bucket", "TEMPERATURE",
+           "MAX_TOPICS"]
+
+TEMPERATURE = 0.1
+KEY_MOMENTS = 3  # a call's most specific windows, compared to find why two calls match
+MAX_TOPICS = 20
+_WORD = re.compile(r"[a-z][a-z']+")
+# English words that say nothing about a topic (a short list: c-TF-IDF already discounts words
+# every group uses)
+STOP = frozenset("""a about after again all also am an and any are as at be because been before being both but by
+can could did do does doing don't down during each few for from further get got had has have having he her here
+hers him his how i i'm if in into is it it's its just know like me more most my no nor not now of off on once
+only or other our ours out over own please right same she should so some such than thank thanks that that's the
+their them then there these they this those through to too under until up us very was we we'll we're were what
+when where which while who whom why will with would yeah yes you you're your yours okay ok oh hi hello bye
+goodbye morning afternoon sure great well one two three four five six seven eight nine ten let me let's see
+just can i'll i've you'll you've that'll today day calling call""".split())
+
+
+@dataclass
+class CallIndex:
+    """Call vectors of one state of an index. ``files[i]`` has ``vectors[i]`` (unit length);
+    ``windows`` holds every window's id, file index, span, channel, speaker, centred vector and
+    specificity, for the moments that explain a match."""
+
+    files: List[str]
+    vectors: np.ndarray
+    centroid: np.ndarray  # the mean unit vector the units were centred on
+    window_ids: List[str] = field(default_factory=list)
+    window_file: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    window_spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    window_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    window_specific: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    source: str = "contexts"
+    unit_centroid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # what the units were centred on
+
+    def index_of(self, path: str) -> Optional[int]:
+        try:
+            return self.files.index(path)
+        except ValueError:
+            return None
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(n > 0, n, 1.0)
+
+
+def _rows(store: Any, where: Optional[Dict[str, Any]]) -> Tuple[List[str], List[Dict[str, Any]], np.ndarray]:
+    ids: List[str] = []
+    metas: List[Dict[str, Any]] = []
+    vectors: List[np.ndarray] = []
+    if where:
+        for row, v in store.get_where(where, embeddings=True):
+            ids.append(row.id)
+            metas.append(row.metadata)
+            vectors.append(v)
+    else:
+        for page in store.iter_rows():
+            ids += page["ids"]
+            metas += [dict(m or {}) for m in page["metadatas"]]
+            vectors += list(page["embeddings"])
+    return ids, metas, np.asarray(vectors, np.float32).reshape(len(ids), -1)
+
+
+def weights(specific: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
+    """Softmax weights of a call's units from their specificity."""
+    w = np.exp((specific - specific.max()) / temperature)
+    return w / w.sum()
+
+
+def build(windows: Any, contexts: Optional[Any], where: Optional[Dict[str, Any]] = None,
+          ready: Optional[Dict[str, str]] = None) -> CallIndex:
+    """Call vectors of every file in the stores (those with rows matching `where`; only files
+    whose hash `ready` lists, when given). Context units make the call vectors when there are
+    any (and no `where`, whose fields they may not carry); windows always give the moments."""
+    ids, metas, V = _rows(windows, where)
+    keep = [n for n, m in enumerate(metas) if ready is None or ready.get(m.get("path")) == m.get("file_hash")]
+    ids, metas, V = [ids[n] for n in keep], [metas[n] for n in keep], V[keep] if len(keep) else V[:0]
+    files = sorted({str(m["path"]) for m in metas})
+    if not files:
+        return CallIndex([], np.zeros((0, V.shape[1] if V.ndim == 2 else 0), np.float32), np.zeros(0, np.float32))
+    at = {f: n for n, f in enumerate(files)}
+    V = _unit(V)
+    centroid = V.mean(0)
+    wf = np.array([at[str(m["path"])] for m in metas])
+    Vc = _unit(V - centroid)
+    spec = 1.0 - V @ _unit(centroid)
+    source, unit_centroid = "windows", centroid
+    unit_file, unit_vectors, unit_spec = wf, Vc, spec
+    if contexts is not None and not where:
+        _, cmetas, C = _rows(contexts, None)
+        cm = [n for n, m in enumerate(cmetas) if str(m.get("path")) in at
+              and (ready is None or ready.get(m.get("path")) == m.get("file_hash"))]
+        if cm and len({str(cmetas[n]["path"]) for n in cm}) == len(files):
+            C = _unit(C[cm])
+            cc = C.mean(0)
+            unit_file = np.array([at[str(cmetas[n]["path"])] for n in cm])
+            unit_vectors, unit_spec, source, unit_centroid = _unit(C - cc), 1.0 - C @ _unit(cc), "contexts", cc
+    vectors = np.zeros((len(files), V.shape[1]), np.float32)
+    order = np.argsort(unit_file, kind="stable")
+    bounds = np.searchsorted(unit_file[order], np.arange(len(files) + 1))
+    for f in range(len(files)):
+        ix = order[bounds[f]:bounds[f + 1]]
+        if len(ix):
+            vectors[f] = (unit_vectors[ix] * weights(unit_spec[ix])[:, None]).sum(0)
+    spans = np.array([[float(m["start"]), float(m["end"])] for m in metas])
+    return CallIndex(files, _unit(vectors), centroid.astype(np.float32), ids, wf, spans,
+                     Vc.astype(np.float32), spec, source, unit_centroid.astype(np.float32))
+
+
+def query_vector(index: CallIndex, windows: np.ndarray, contexts: np.ndarray
+                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A call vector for a recording that is not indexed, made from the text vectors of its
+    windows and context units as the index's are: (call vector, its windows' centred vectors,
+    their specificity)."""
+    W = _unit(np.asarray(windows, np.float32))
+    Wc = _unit(W - index.centroid)
+    wspec = 1.0 - W @ _unit(index.centroid)
+    units = np.asarray(contexts, np.float32) if index.source == "contexts" and len(contexts) else W
+    U = _unit(units)
+    Uc = _unit(U - index.unit_centroid)
+    uspec = 1.0 - U @ _unit(index.unit_centroid)
+    return _unit((Uc * weights(uspec)[:, None]).sum(0)), Wc, wspec
+
+
+def key_moments(index: CallIndex, f: int, n: int = KEY_MOMENTS) -> np.ndarray:
+    """Indices (into the windows) of file `f`'s `n` most specific windows."""
+    mine = np.flatnonzero(index.window_file == f)
+    return mine[np.argsort(-index.window_specific[mine], kind="stable")[:n]]
+
+
+def neighbours(index: CallIndex, query: np.ndarray, k: int, exclude: Optional[int] = None,
+               allowed: Optional[Iterable[str]] = None) -> List[Tuple[int, float]]:
+    """(file index, cosine) of the `k` calls nearest `query`, best first, without `exclude` and
+    only among `allowed` paths when given."""
+    if not len(index.files):
+        return []
+    scores = index.vectors @ np.asarray(query, np.float32)
+    ok = np.ones(len(index.files), bool)
+    if exclude is not None:
+        ok[exclude] = False
+    if allowed is not None:
+        allow = set(allowed)
+        ok &= np.array([f in allow for f in index.files])
+    order = [int(i) for i in np.argsort(-scores, kind="stable") if ok[i]]
+    return [(i, float(scores[i])) for i in order[:k]]
+
+
+def shared_moment(index: CallIndex, keys: np.ndarray, query_vectors: np.ndarray, f: int
+                  ) -> Tuple[int, int, float]:
+    """The pair (query unit, window of file `f`) most alike among the query's key units:
+    (position in `keys`, window index, cosine); (-1, -1, 0) when `f` has no windows."""
+    theirs = np.flatnonzero(index.window_file == f)
+    if not len(theirs) or not len(keys):
+        return -1, -1, 0.0
+    sims = query_vectors[keys] @ index.window_vectors[theirs].T
+    a, b = np.unravel_index(int(np.argmax(sims)), sims.shape)
+    return int(a), int(theirs[b]), float(sims[a, b])
+
+
+# -- topics -------------------------------------------------------------------------------------
+def cluster(vectors: np.ndarray, n: Optional[int] = None, max_topics: int = MAX_TOPICS,
+            seed: int = 0) -> Tuple[np.ndarray, Dict[int, float]]:
+    """Group unit `vectors` with k-means (cosine, as Euclidean on unit vectors): `n` groups, or
+    the k of 2..`max_topics` (at most a third of the calls) with the best silhouette. Labels are
+    renumbered by size, largest first (ties: by the first call's index), so the same vectors give
+    the same topics. Returns (labels, silhouette per k tried)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    count = len(vectors)
+    if count == 0:
+        return np.zeros(0, int), {}
+    if n is not None:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InvalidInputError(f"n must be a positive integer, got {n!r}")
+        ks = [min(n, count)]
+    else:
+        top = max(2, min(max_topics, count // 3))
+        ks = sorted({k for k in (2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 25, 30, 40) if k <= top} | {top}) \
+            if count >= 6 else [1]
+    tried: Dict[int, float] = {}
+    best: Optional[np.ndarray] = None
+    best_score = -2.0
+    for k in ks:
+        labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors) if k > 1 \
+            else np.zeros(count, int)
+        if len(ks) == 1:
+            best = labels
+            break
+        score = float(silhouette_score(vectors, labels, metric="cosine", sample_size=min(count, 2000),
+                                       random_state=seed)) if len(set(labels)) > 1 else -1.0
+        tried[k] = round(score, 4)
+        if score > best_score + 1e-9:
+            best, best_score = labels, score
+    assert best is not None
+    sizes = {c: (-(best == c).sum(), int(np.flatnonzero(best == c)[0])) for c in set(best.tolist())}
+    rank = {c: r for r, c in enumerate(sorted(sizes, key=lambda c: sizes[c]))}
+    return np.array([rank[c] for c in best.tolist()]), tried
+
+
+def words(text: str) -> List[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in STOP and len(w) > 2]
+
+
+def label(texts_by_topic: Sequence[Sequence[str]], n_terms: int = 10) -> List[List[str]]:
+    """Class-based TF-IDF over calls: for each topic (its calls' transcripts), the terms said in
+    most of its calls and in few calls of the others: ``df(t, c) / |c| * log(1 + N / df(t))``
+    (df: calls that say the term; N: all calls), ties broken by how often the topic says it. A
+    term said in one call only (a name, a number) does not name a topic of several calls."""
+    df_by: List[Dict[str, int]] = []
+    tf_by: List[Dict[str, int]] = []
+    for texts in texts_by_topic:
+        df: Dict[str, int] = {}
+        tf: Dict[str, int] = {}
+        for text in texts:
+            ws = words(text)
+            for w in ws:
+                tf[w] = tf.get(w, 0) + 1
+            for w in set(ws):
+                df[w] = df.get(w, 0) + 1
+        df_by.append(df)
+        tf_by.append(tf)
+    total: Dict[str, int] = {}
+    for df in df_by:
+        for w, x in df.items():
+            total[w] = total.get(w, 0) + x
+    n_calls = sum(len(t) for t in texts_by_topic) or 1
+    out = []
+    for df, tf, texts in zip(df_by, tf_by, texts_by_topic):
+        size = max(1, len(texts))
+        need = 2 if size > 1 else 1
+        scored = [(x / size * math.log(1.0 + n_calls / total[w]), tf[w], w) for w, x in df.items() if x >= need]
+        out.append([w for *_, w in sorted(scored, key=lambda s: (-s[0], -s[1], s[2]))[:n_terms]])
+    return out
+
+
+def bucket(value: Any, period: str) -> str:
+    """The week ("2026-W09", ISO) or month ("2026-03") of a metadata value: an ISO date or
+    date-time string, a datetime, or a Unix time in seconds."""
+    if period not in ("week", "month", "day"):
+        raise InvalidInputError(f"period must be 'day', 'week' or 'month', got {period!r}")
+    if value is None:
+        return "unknown"
+    if isinstance(value, _dt.datetime):
+        when = value
+    elif isinstance(value, _dt.date):
+        when = _dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        when = _dt.datetime.fromtimestamp(float(value), _dt.timezone.utc)
+    else:
+        try:
+            when = _dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return "unknown"
+    if period == "day":
+        return when.strftime("%Y-%m-%d")
+    if period == "month":
+        return when.strftime("%Y-%m")
+    year, week, _ = when.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# -- assembling results (called by Library) ---------------------------------------------------
+def _window_text(catalog: Any, path: str, wid: str, cache: Dict[str, Dict[str, Any]]) -> Any:
+    if path not in cache:
+        cache[path] = {i: w for i, w in catalog.windows(path)}
+    return cache[path].get(wid)
+
+
+def similar_hits(index: CallIndex, catalog: Any, query: np.ndarray, keys: np.ndarray, key_vectors: np.ndarray,
+                 key_spans: np.ndarray, key_texts: Sequence[str], k: int, query_path: str = "",
+                 exclude: Optional[int] = None, allowed: Optional[Iterable[str]] = None) -> List[Any]:
+    """`SimilarHit`s for the `k` calls nearest `query`, each with its moment most like one of the
+    query's key moments (`keys` index `key_vectors`, `key_spans`, `key_texts`)."""
+    from .types import SimilarHit
+
+    cache: Dict[str, Dict[str, Any]] = {}
+    infos: Dict[str, Any] = {}
+    out = []
+    for f, score in neighbours(index, query, k, exclude, allowed):
+        path = index.files[f]
+        a, w, moment = shared_moment(index, keys, key_vectors, f)
+        if w < 0:
+            continue
+        window = _window_text(catalog, path, index.window_ids[w], cache)
+        info = infos.setdefault(path, catalog.get_file(path))
+        start, end = index.window_spans[w]
+        out.append(SimilarHit(
+            path=path, start=float(start), end=float(end), text=window.text if window is not None else "",
+            score=round(score, 4), metadata=dict(info.metadata) if info is not None else {},
+            channel=window.channel if window is not None else 0, id=index.window_ids[w],
+            scores={"call": round(score, 4), "moment": round(moment, 4)},
+            language=info.language if info is not None else None,
+            speaker=window.speaker if window is not None else None,
+            redactions=tuple((x, y) for x, y, *_ in catalog.redactions(path)),
+            query_path=query_path, query_start=float(key_spans[keys[a]][0]), query_end=float(key_spans[keys[a]][1]),
+            query_text=key_texts[a]))
+    return out
+
+
+def topics(index: CallIndex, catalog: Any, n: Optional[int] = None, by: Optional[str] = None,
+           period: str = "week", examples: int = 3, allowed: Optional[Iterable[str]] = None,
+           max_topics: int = MAX_TOPICS) -> List[Any]:
+    """The topics of the calls of `index` (those `allowed`), largest first."""
+    from .types import Hit, Topic
+
+    rows = np.arange(len(index.files))
+    if allowed is not None:
+        allow = set(allowed)
+        rows = np.array([i for i in rows if index.files[i] in allow], int)
+    if not len(rows):
+        return []
+    vectors = index.vectors[rows]
+    labels, _ = cluster(vectors, n, max_topics)
+    cache: Dict[str, Dict[str, Any]] = {}
+    groups = [rows[labels == c] for c in range(int(labels.max()) + 1)]
+    texts = [[" ".join(w.text for _, w in catalog.windows(index.files[f])) for f in g] for g in groups]
+    terms = label(texts)
+    out = []
+    for c, g in enumerate(groups):
+        centre = _unit(index.vectors[g].mean(0))
+        closeness = index.vectors[g] @ centre
+        order = g[np.argsort(-closeness, kind="stable")]
+        shown = []
+        for f in order[:examples]:
+            keys = key_moments(index, int(f), 1)
+            if not len(keys):
+                continue
+            path = index.files[int(f)]
+            w = int(keys[0])
+            window = _window_text(catalog, path, index.window_ids[w], cache)
+            info = catalog.get_file(path)
+            shown.append(Hit(path=path, start=float(index.window_spans[w][0]), end=float(index.window_spans[w][1]),
+                             text=window.text if window is not None else "", score=round(float(closeness.max()), 4),
+                             metadata=dict(info.metadata) if info is not None else {},
+                             channel=window.channel if window is not None else 0, id=index.window_ids[w],
+                             speaker=window.speaker if window is not None else None,
+                             redactions=tuple((x, y) for x, y, *_ in catalog.redactions(path))))
+        counts: Dict[str, int] = {}
+        if by:
+            for f in g:
+                info = catalog.get_file(index.files[int(f)])
+                key = bucket((info.metadata if info is not None else {}).get(by), period)
+                counts[key] = counts.get(key, 0) + 1
+            counts = dict(sorted(counts.items()))
+        out.append(Topic(id=c, label=" / ".join(terms[c][:3]) or f"topic {c + 1}", size=len(g), terms=terms[c],
+                         files=[index.files[int(f)] for f in order], examples=shown, counts=counts,
+                         cohesion=round(float(closeness.mean()), 4)))
+    return out
