@@ -104,15 +104,61 @@ def scale(n: int, index: str) -> dict:
     return {"calls": n, "cluster_s": round(t_cluster, 2), "topics": int(labels.max()) + 1, "silhouettes": tried}
 
 
+def build_scaled(n: int, source: str, target: str) -> None:
+    """An index of `n` calls made from `source`'s transcripts (exported, copied under new paths,
+    imported: windows and vectors are built from the text; no audio is needed)."""
+    import tempfile
+
+    lib = Library(source)
+    with tempfile.TemporaryDirectory() as tmp:
+        lib.export_transcripts(os.path.join(tmp, "src.jsonl"))
+        lib.close()
+        src = [json.loads(line) for line in open(os.path.join(tmp, "src.jsonl"))]
+        with open(os.path.join(tmp, "big.jsonl"), "w") as out:
+            for i in range(n):
+                rec = dict(src[i % len(src)])
+                rec["path"] = f"/scaled/{i:05d}-{os.path.basename(rec['path'])}"
+                rec["hash"] = f"{i:032x}"
+                out.write(json.dumps(rec) + "\n")
+        t0 = time.perf_counter()
+        big = Library(target)
+        report = big.import_transcripts(os.path.join(tmp, "big.jsonl"))
+        print(json.dumps({"imported": len(report.indexed) if hasattr(report, "indexed") else None,
+                          "import_s": round(time.perf_counter() - t0, 1)}))
+        big.close()
+
+
+def time_topics(index: str) -> dict:
+    """`Library.topics()` on a whole index: cold (the call vectors read from Chroma and built)
+    and warm (cached), in one process."""
+    lib = Library(index)
+    n = len(lib.files())
+    t0 = time.perf_counter()
+    cold = lib.topics()
+    t1 = time.perf_counter()
+    warm = lib.topics()
+    t2 = time.perf_counter()
+    lib.close()
+    return {"calls": n, "topics": len(cold), "cold_s": round(t1 - t0, 2), "warm_s": round(t2 - t1, 2),
+            "same": [t.files for t in cold] == [t.files for t in warm]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--index", action="append", default=[])
     ap.add_argument("--qrels", action="append", default=[])
     ap.add_argument("--scale", type=int)
+    ap.add_argument("--build", metavar="DIR", help="with --scale: build an index of that many calls from --index")
+    ap.add_argument("--time-topics", metavar="DIR", help="time topics() on this index, cold and warm")
     ap.add_argument("--json")
     args = ap.parse_args()
     results = []
-    if args.scale:
+    if args.scale and args.build:
+        build_scaled(args.scale, args.index[0], args.build)
+        results.append(time_topics(args.build))
+    elif args.time_topics:
+        results.append(time_topics(args.time_topics))
+    elif args.scale:
         results.append(scale(args.scale, args.index[0]))
     else:
         for index, qrels in zip(args.index, args.qrels):

@@ -106,6 +106,46 @@ def _print_hits(hits: List[Any], as_json: bool) -> int:
     return 0
 
 
+def cmd_similar(args: argparse.Namespace) -> int:
+    if bool(args.file) == bool(args.hit):
+        print("speechsearch: error: give a FILE (indexed or not) or --hit ID (a hit's id from `search --json`)",
+              file=sys.stderr)
+        return 2
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
+        query = lib.moment(args.hit) if args.hit else args.file
+        hits = lib.similar(query, k=args.k, where=json_object(args.where, "--where"), speaker=args.speaker)
+    if args.json:
+        return _print_hits(hits, True)
+    if not hits:
+        print("no similar calls")
+        return 0
+    for n, h in enumerate(hits, 1):
+        print(f"{n:2d}. {h.score:.3f}  {_show_path(h.path)}  {mmss(h.start)}-{mmss(h.end)}")
+        print(f"    {_snippet(h.text)}")
+        if getattr(h, "query_text", ""):
+            print(f"    like {mmss(h.query_start)}-{mmss(h.query_end)} of the query: {_snippet(h.query_text)}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    with Library(args.index, chroma_url=args.chroma_url) as lib:
+        topics = lib.topics(where=json_object(args.where, "--where"), n=args.n, by=args.by, period=args.period,
+                            speaker=args.speaker)
+    if args.json:
+        print(json.dumps([t.to_dict() for t in topics], indent=2))
+        return 0
+    if not topics:
+        print("no calls")
+        return 0
+    for t in topics:
+        print(f"{t.id + 1:2d}. {t.label}  ({t.size} call{'s' if t.size != 1 else ''}; {', '.join(t.terms[:8])})")
+        for e in t.examples:
+            print(f"    {_show_path(e.path)}  {mmss(e.start)}-{mmss(e.end)}  {_snippet(e.text)}")
+        if t.counts:
+            print("    " + "  ".join(f"{k}: {v}" for k, v in t.counts.items()))
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     with Library(args.index, chroma_url=args.chroma_url) as lib:
         info = lib.info()
@@ -357,6 +397,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
     p.add_argument("--json", action="store_true", help="print hits as JSON")
     p.set_defaults(func=cmd_search_audio)
+
+    p = sub.add_parser("similar", parents=[common], help="calls like a file (indexed or not), or moments like a hit")
+    p.add_argument("file", nargs="?", help="an indexed file (calls like it) or a recording that is not indexed")
+    p.add_argument("--hit", default=None, metavar="ID", help="moments like this hit (its id from `search --json`)")
+    p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--where", default=None, metavar="JSON", help="only calls whose metadata match (as in search)")
+    p.add_argument("--speaker", default=None, help="compare what this speaker said (e.g. customer)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.set_defaults(func=cmd_similar)
+
+    p = sub.add_parser("topics", parents=[common], help="what the calls are about: topics, labelled, counted over time")
+    p.add_argument("--n", type=int, default=None, help="number of topics (default: chosen from the calls)")
+    p.add_argument("--by", default=None, metavar="FIELD", help="count calls per period of this metadata field (a date)")
+    p.add_argument("--period", default="week", choices=["day", "week", "month"], help="period for --by (default week)")
+    p.add_argument("--where", default=None, metavar="JSON", help="only calls whose metadata match (as in search)")
+    p.add_argument("--speaker", default=None, help="topics of what this speaker said (e.g. customer)")
+    p.add_argument("--json", action="store_true", help="print topics as JSON")
+    p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("reindex", parents=[common], help="rebuild vectors from stored transcripts")
     p.add_argument("--text-model", default=None, metavar="NAME",

@@ -788,6 +788,18 @@ class Library:
         return recommend.similar_hits(index, self._catalog, vector, keys, unit_vectors, spans,
                                       [windows[i].text for i in keys], k, name, allowed=allowed)
 
+    def moment(self, id: str) -> Hit:
+        """The indexed moment (window) with this id, as a `Hit` (``hit.id`` of a search result;
+        `speechsearch search --json` prints it), e.g. to ask `similar` for moments like it."""
+        from .search import hit_from_row
+
+        rows = self._text_store().get([str(id)])
+        row = rows.get(str(id))
+        hit = None if row is None else hit_from_row(row[0], 1.0, {}, self._catalog.ready([row[0].metadata.get("path")]))
+        if hit is None:
+            raise NotIndexedError(f"{id}: no such moment in {self.path}; take an id from `search --json`")
+        return hit
+
     def _similar_moments(self, hit: Hit, k: int, where: Optional[Dict[str, Any]], speaker: Optional[str]) -> List[Hit]:
         vector = self._text_store().vectors([hit.id]).get(hit.id) if hit.id else None
         if vector is None:

@@ -120,6 +120,10 @@ class SimilarHit(Hit):
     query_end: float = 0.0
     query_text: str = ""
 
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(super().to_dict(), query={"path": self.query_path, "start": round(self.query_start, 3),
+                                              "end": round(self.query_end, 3), "text": self.query_text})
+
 
 @dataclass
 class Topic:
@@ -136,6 +140,11 @@ class Topic:
     examples: List[Hit]
     counts: Dict[str, int] = field(default_factory=dict)
     cohesion: float = 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"id": self.id, "label": self.label, "size": self.size, "terms": list(self.terms),
+                "files": list(self.files), "examples": [e.to_dict() for e in self.examples],
+                "counts": dict(self.counts), "cohesion": self.cohesion}
 
 
 @dataclass(frozen=True)

@@ -279,3 +279,20 @@ def test_erase_a_customer_by_metadata_and_compact(tmp_path):
             assert c.get("/api/search", params={"q": "cold hearted and selfish", "k": 1}).json()["hits"]
     finally:
         lib.close()
+
+
+def test_similar_calls_and_topics(client):
+    refund = str(client.root / REFUND.name)
+    r = client.get("/api/similar", params={"path": refund, "k": 3})
+    assert r.status_code == 200, r.text
+    hits = r.json()["hits"]
+    assert [h["path"] for h in hits] == [str(client.root / CANCEL.name)]  # the other call, never itself
+    assert hits[0]["query"]["path"] == refund and hits[0]["audio_url"] and hits[0]["query"]["text"]
+    hit = client.get("/api/search", params={"q": "charged twice", "k": 1}).json()["hits"][0]
+    moments = client.get("/api/similar", params={"hit": hit["id"]}).json()["hits"]
+    assert moments and all(m["path"] != hit["path"] for m in moments)
+    assert client.get("/api/similar", params={"path": "/etc/passwd"}).status_code == 404  # only indexed files
+    assert client.get("/api/similar").status_code == 400
+    topics = client.get("/api/topics").json()["topics"]
+    assert sum(t["size"] for t in topics) == 2 and all(t["label"] and t["examples"][0]["audio_url"] for t in topics)
+    assert client.get("/api/topics", params={"period": "year"}).status_code == 400

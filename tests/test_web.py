@@ -294,7 +294,7 @@ def test_files_view_lists_the_index_and_removes_a_file(browser, site):
     wait(browser, rows + ".length", "the files table stayed empty")
     assert set(browser.execute_script(rows)) == site["files"]
     cells = browser.execute_script("return [...document.querySelector('#files-body tr').cells].map(c => c.textContent)")
-    assert cells[3] == "ready" and cells[1].count(":") == 1 and cells[5] == "Remove"
+    assert cells[3] == "ready" and cells[1].count(":") == 1 and cells[5].split() == ["Similar", "Remove"]
 
     remove = f"#files-body tr[data-path='{site['extra']}'] button.remove"
     browser.find_element("css selector", remove).click()
@@ -318,3 +318,34 @@ def _api_files(site) -> list:
     request = urllib.request.Request(site["url"] + "/api/files", headers={"X-API-Key": KEY})
     with urllib.request.urlopen(request, timeout=WAIT) as response:
         return json.load(response)["files"]
+
+
+def test_similar_calls_from_a_hit_and_a_file_and_the_topics_view(browser, site):
+    open_page(browser, site)
+    top = search(browser, site, "coffee machine")[0]
+    browser.execute_script("document.getElementById('status').textContent = ''")
+    browser.find_element("css selector", "#results li.hit button.similar").click()
+    hits = results(browser, site)
+    assert hits and top["path"] not in {h["path"] for h in hits}  # moments in other calls
+    assert "like" in by_id(browser, "status").text
+
+    open_page(browser, site, "#files")
+    wait(browser, "return document.querySelectorAll('#files-body tr').length", "the files table stayed empty")
+    path = sorted(site["files"])[0]
+    browser.execute_script("document.getElementById('status').textContent = ''")
+    browser.find_element("css selector", f"#files-body tr[data-path='{path}'] button.similar").click()
+    hits = results(browser, site)
+    assert hits and path not in {h["path"] for h in hits}
+    assert browser.execute_script("return location.hash") == "#search"
+    why = browser.execute_script("return [...document.querySelectorAll('#results li.hit .why')].map(p => p.textContent)")
+    assert len(why) == len(hits) and all(w.startswith("like ") for w in why)  # the query's moment it matched
+
+    open_page(browser, site, "#topics")
+    wait(browser, "return /topics? over/.test(document.getElementById('topics-status').textContent)",
+         "the topics did not load")
+    topics = browser.execute_script("""
+        return [...document.querySelectorAll('#topics-list li.topic')].map(li => ({
+            label: li.querySelector('h3').textContent, examples: li.querySelectorAll('li.hit .play').length,
+            bars: li.querySelectorAll('.chart .bar').length}));""")
+    assert topics and all(t["label"] and t["examples"] for t in topics)
+    assert all(t["bars"] >= 1 for t in topics)  # counted by the date field (here: unknown for every call)

@@ -205,6 +205,35 @@ def create_app(library: Library, *, api_key: Optional[str], allow_no_key_on_loca
         hits = state.library.search_audio(data, k=k, where=json_object(where, "where"), mode=mode)
         return {"hits": _hits(request, hits)}
 
+    @api.get("/similar", tags=["recommend"], summary="Calls like an indexed file, or moments like a hit",
+             description="Give `path` (an indexed file: the calls most like it, each with its moment most like "
+                         "one of the file's key moments and that moment in `query`) or `hit` (a hit's id: "
+                         "moments like it in other calls, one per call). Never the query's own file.")
+    def similar(request: Request,
+                path: Optional[str] = Query(None, description="an indexed file's path, as the index holds it"),
+                hit: Optional[str] = Query(None, description="a hit's id (from /api/search)"),
+                k: int = Query(10, ge=1, le=100, description="number of results"),
+                speaker: Optional[str] = Query(None, description="compare what this speaker said (e.g. customer)"),
+                where: Optional[str] = Query(None, description=_WHERE_DOC)) -> Dict[str, Any]:
+        if bool(path) == bool(hit):
+            raise InvalidInputError("give path (an indexed file) or hit (a hit's id from /api/search)")
+        query: Any = state.library.moment(hit) if hit else state.indexed(str(path)).path
+        hits = state.library.similar(query, k=k, where=json_object(where, "where"), speaker=speaker)
+        return {"query": {"path": path, "hit": hit}, "hits": _hits(request, hits)}
+
+    @api.get("/topics", tags=["recommend"], summary="What the calls are about: topics, labelled, over time",
+             description="Topics of the indexed calls (those matching `where`), largest first: label, size, "
+                         "terms, files, example moments with playable links, and with `by` (a metadata field "
+                         "holding a date) calls per `period`.")
+    def topics(request: Request,
+               n: Optional[int] = Query(None, ge=1, le=100, description="number of topics (default: chosen)"),
+               by: Optional[str] = Query(None, description="a metadata field holding a date, to count calls over time"),
+               period: str = Query("week", description="day, week or month"),
+               speaker: Optional[str] = Query(None, description="topics of what this speaker said"),
+               where: Optional[str] = Query(None, description=_WHERE_DOC)) -> Dict[str, Any]:
+        found = state.library.topics(where=json_object(where, "where"), n=n, by=by, period=period, speaker=speaker)
+        return {"topics": [t.to_dict() | {"examples": _hits(request, t.examples)} for t in found]}
+
     @api.post("/files", tags=["files"], status_code=202, openapi_extra=_ADD_BODY,
               summary="Add audio: upload a file, or name a file or folder on the server",
               description="Starts a background job and answers 202 with its id; GET /api/jobs/{id} "

@@ -263,10 +263,28 @@
       head.append(badge);
     }
 
+    if (hit.id) {
+      const like = document.createElement("button");
+      like.type = "button";
+      like.className = "similar";
+      like.textContent = "Similar calls";
+      like.setAttribute("aria-label", `Moments like ${span} of ${baseName(hit.path)} in other calls`);
+      like.addEventListener("click", () => guarded(() => similarTo({ hit: hit.id },
+        `like ${span} of ${baseName(hit.path)}`)));
+      head.append(like);
+    }
+
     const text = document.createElement("p");
     text.className = "snippet";
     text.innerHTML = highlight(hit.text || "", query);
     li.append(head, text);
+    if (hit.query && hit.query.text) {
+      const why = document.createElement("p");
+      why.className = "why muted";
+      why.textContent = `like ${clock(hit.query.start)}–${clock(hit.query.end)} of ${baseName(hit.query.path)}: ` +
+                        hit.query.text;
+      li.append(why);
+    }
 
     const meta = Object.entries(hit.metadata || {});
     if (meta.length) {
@@ -487,6 +505,13 @@
       }
       tr.cells[4].title = f.added_at || "";
       const td = document.createElement("td");
+      const like = document.createElement("button");
+      like.type = "button";
+      like.className = "similar";
+      like.textContent = "Similar";
+      like.setAttribute("aria-label", `Calls like ${f.path}`);
+      like.addEventListener("click", () => guarded(() => similarTo({ path: f.path }, `like ${baseName(f.path)}`)));
+      td.append(like, " ");
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "remove";
@@ -516,6 +541,76 @@
 
   $("files-refresh").addEventListener("click", () => { clearError(); guarded(loadFiles); });
 
+  // -- similar calls and topics ---------------------------------------------------------------
+
+  async function similarTo(params, label) {
+    const data = await api(`api/similar?${new URLSearchParams({ ...params, k: $("k").value || "10" })}`);
+    if (location.hash !== "#search" && location.hash !== "") location.hash = "#search";
+    showResults(data.hits || [], "", label);
+  }
+
+  function renderTopic(topic) {
+    const li = document.createElement("li");
+    li.className = "topic card";
+    const head = document.createElement("h3");
+    head.textContent = topic.label;
+    const size = document.createElement("span");
+    size.className = "muted";
+    size.textContent = ` ${topic.size} call${topic.size === 1 ? "" : "s"}`;
+    head.append(size);
+    const terms = document.createElement("p");
+    terms.className = "terms muted";
+    terms.textContent = (topic.terms || []).join(", ");
+    li.append(head, terms);
+    const counts = Object.entries(topic.counts || {});
+    if (counts.length) {
+      const chart = document.createElement("div");
+      chart.className = "chart";
+      chart.setAttribute("role", "img");
+      chart.setAttribute("aria-label", counts.map(([k, v]) => `${k}: ${v}`).join(", "));
+      const most = Math.max(...counts.map(([, v]) => v));
+      for (const [period, n] of counts) {
+        const bar = document.createElement("div");
+        bar.className = "bar";
+        bar.style.height = `${Math.max(4, Math.round(60 * n / most))}px`;
+        bar.title = `${period}: ${n}`;
+        const tick = document.createElement("span");
+        tick.textContent = period;
+        const column = document.createElement("div");
+        column.className = "column";
+        column.append(bar, tick);
+        chart.append(column);
+      }
+      li.append(chart);
+    }
+    const examples = document.createElement("ol");
+    examples.className = "results";
+    examples.replaceChildren(...(topic.examples || []).map((hit) => renderHit(hit, "")));
+    li.append(examples);
+    return li;
+  }
+
+  async function loadTopics() {
+    const params = { period: $("topics-period").value };
+    const by = $("topics-by").value.trim();
+    if (by) params.by = by;
+    const n = $("topics-n").value;
+    if (n) params.n = n;
+    $("topics-status").textContent = "Finding topics…";
+    const data = await api(`api/topics?${new URLSearchParams(params)}`);
+    const topics = data.topics || [];
+    $("topics-list").replaceChildren(...topics.map(renderTopic));
+    $("topics-status").textContent = topics.length
+      ? `${topics.length} topic${topics.length === 1 ? "" : "s"} over ${topics.reduce((s, t) => s + t.size, 0)} calls`
+      : "No calls indexed yet.";
+  }
+
+  $("topics-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearError();
+    guarded(loadTopics);
+  });
+
   // -- the index, and views -----------------------------------------------------------------
 
   async function loadInfo() {
@@ -531,15 +626,20 @@
   }
 
   function showView() {
-    const view = location.hash === "#files" ? "files" : "search";
+    const view = { "#files": "files", "#topics": "topics" }[location.hash] || "search";
     $("view-search").hidden = view !== "search";
     $("view-files").hidden = view !== "files";
-    for (const name of ["search", "files"]) {
+    $("view-topics").hidden = view !== "topics";
+    for (const name of ["search", "files", "topics"]) {
       const tab = $(`tab-${name}`);
       if (name === view) tab.setAttribute("aria-current", "page");
       else tab.removeAttribute("aria-current");
     }
     if (view === "files") guarded(loadFiles);
+    if (view === "topics" && !$("topics-list").children.length) {
+      if (!$("topics-by").value) $("topics-by").value = fieldName("date-field", "date");
+      guarded(loadTopics);
+    }
   }
 
   window.addEventListener("hashchange", () => { clearError(); showView(); });
