@@ -72,6 +72,17 @@ def run(index: str, qrels: str) -> dict:
         labels = {f: t.id for t in topics for f in t.files}
         out[name] = agreement(labels, truth) + (len(topics),)
     out["labels"] = [t.label for t in fixed]
+    # stability: the topics of all calls but the last 4 (by path) against those of all calls, on
+    # the calls both include (adjusted Rand index; 1.0: the same grouping)
+    from sklearn.metrics import adjusted_rand_score
+
+    fewer = lib.topics(files=sorted(calls)[:-4])
+    before = {f: t.id for t in fewer for f in t.files}
+    after = {f: t.id for t in auto for f in t.files}
+    common = sorted(before)
+    out["stability_ari_minus4"] = round(float(adjusted_rand_score([before[f] for f in common],
+                                                                  [after[f] for f in common])), 3)
+    out["label_kept_minus4"] = round(len({t.label for t in fewer} & {t.label for t in auto}) / max(1, len(auto)), 3)
     # the naive baseline, same run: mean MiniLM vector of each call's transcript segments
     embedder = lib._pipeline.embedder
     vec = {}

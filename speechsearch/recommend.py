@@ -11,7 +11,7 @@ docs/evaluation.md has the numbers on both sets.
 
 `neighbours` ranks calls by the cosine of their vectors and says why: the pair of moments, one
 in each call, whose windows are most alike among the query call's most specific windows
-(`key_moments`). `cluster` groups call vectors with k-means (k by silhouette when not given) and
+(`key_moments`). `cluster` groups call vectors with Ward's clustering (k by silhouette when not given) and
 `label` names each group by class-based TF-IDF over its calls' transcripts (a term frequent in
 the group and rare in the others). `bucket` turns a metadata value into a week or a month.
 """
@@ -190,37 +190,60 @@ def shared_moment(index: CallIndex, keys: np.ndarray, query_vectors: np.ndarray,
 
 
 # -- topics -------------------------------------------------------------------------------------
+MICRO = 3000  # above this many calls, Ward's tree is built over k-means micro-clusters
+
+
+def _tree(vectors: np.ndarray, seed: int) -> Tuple[Any, np.ndarray]:
+    """Ward's tree over the calls, or over at most 400 k-means micro-clusters of them (a big
+    index: the tree costs memory and time in the square of its leaves). Returns the tree and
+    each call's leaf."""
+    from scipy.cluster.hierarchy import linkage
+
+    if len(vectors) <= MICRO:
+        return linkage(vectors, method="ward"), np.arange(len(vectors))
+    from sklearn.cluster import KMeans
+
+    micro = KMeans(n_clusters=min(400, len(vectors) // 8), n_init=1, random_state=seed).fit(vectors)
+    return linkage(micro.cluster_centers_, method="ward"), micro.labels_
+
+
 def cluster(vectors: np.ndarray, n: Optional[int] = None, max_topics: int = MAX_TOPICS,
             seed: int = 0) -> Tuple[np.ndarray, Dict[int, float]]:
-    """Group unit `vectors` with k-means (cosine, as Euclidean on unit vectors): `n` groups, or
-    the k of 2..`max_topics` (at most a third of the calls) with the best silhouette. Labels are
-    renumbered by size, largest first (ties: by the first call's index), so the same vectors give
-    the same topics. Returns (labels, silhouette per k tried)."""
-    from sklearn.cluster import KMeans
+    """Group unit `vectors` by Ward's agglomerative clustering: one tree, cut into `n` groups,
+    or into the k of 2..`max_topics` (at most a third of the calls) with the best silhouette
+    (cosine). Deterministic, and a tree changes little when a few calls are added, so the topics
+    do too (k-means was as good on the dev set's intents, NMI 0.909 against 0.907, but regrouped
+    half the calls when 4 of 30 were left out: adjusted Rand 0.51 against 0.86). Labels are
+    renumbered by size, largest first (ties: by the first call's index). Returns (labels,
+    silhouette per k tried)."""
+    from scipy.cluster.hierarchy import fcluster
     from sklearn.metrics import silhouette_score
 
     count = len(vectors)
     if count == 0:
         return np.zeros(0, int), {}
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InvalidInputError(f"n must be a positive integer, got {n!r}")
+    if count < 3 or n == 1:
+        return np.zeros(count, int), {}
+    tree, leaf = _tree(np.asarray(vectors, np.float64), seed)
     if n is not None:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise InvalidInputError(f"n must be a positive integer, got {n!r}")
         ks = [min(n, count)]
-    else:
+    elif count >= 6:
         top = max(2, min(max_topics, count // 3))
-        ks = sorted({k for k in (2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 25, 30, 40) if k <= top} | {top}) \
-            if count >= 6 else [1]
+        ks = sorted({k for k in (2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 25, 30, 40) if k <= top} | {top})
+    else:
+        ks = [1]
     tried: Dict[int, float] = {}
     best: Optional[np.ndarray] = None
     best_score = -2.0
     for k in ks:
-        labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(vectors) if k > 1 \
-            else np.zeros(count, int)
+        labels = (fcluster(tree, k, criterion="maxclust") - 1)[leaf] if k > 1 else np.zeros(count, int)
         if len(ks) == 1:
             best = labels
             break
         score = float(silhouette_score(vectors, labels, metric="cosine", sample_size=min(count, 2000),
-                                       random_state=seed)) if len(set(labels)) > 1 else -1.0
+                                       random_state=seed)) if len(set(labels.tolist())) > 1 else -1.0
         tried[k] = round(score, 4)
         if score > best_score + 1e-9:
             best, best_score = labels, score
