@@ -38,6 +38,13 @@ def main() -> int:
                        f"{int(hit.end) // 60:02d}:{int(hit.end) % 60:02d}"
                 print(f"  {hit.score:.3f}  {Path(hit.path).name}  {span}  {hit.text[:110]}")
             print()
+        first = sorted(f.path for f in lib.files())[0]
+        print(f"calls like {Path(first).name}:")
+        for hit in lib.similar(first, k=2):
+            print(f"  {hit.score:.3f}  {Path(hit.path).name}  {hit.text[:100]}")
+        print("\ntopics:")
+        for topic in lib.topics():
+            print(f"  {topic.label} ({topic.size} calls): {', '.join(Path(f).name for f in topic.files)}")
     return 0 if report.ok else 1
 
 
