@@ -140,6 +140,7 @@ class Library:
         if quality is not None:  # a preset names both models; explicit names win
             preset_asr, preset_text = preset(quality)
             model, text_model = model or preset_asr, text_model or preset_text
+        recorded["text_model"] = self._here(recorded["text_model"])
         model = check_model("asr_model", model, whisper_model_id, recorded["asr_model"], DEFAULT_WHISPER, self.path)
         text_model = check_model("text_model", text_model, text_model_id, recorded["text_model"],
                                  DEFAULT_TEXT_MODEL, self.path)
@@ -168,6 +169,15 @@ class Library:
                         "windows": as_dict(self._pipeline.windows), "decoder": decoder,
                         "channels": self._pipeline.channels, "diarize": bool(diarize), "redact": bool(redact)}
 
+    def _here(self, name: Optional[str]) -> Optional[str]:
+        """A text model a `tune` saved inside this index (``<index>/models/text-N``), found where
+        the index is now: an index moved or copied elsewhere keeps its tuned model."""
+        if name and "/models/text-" in name.replace(os.sep, "/"):
+            local = self.path / "models" / os.path.basename(name.rstrip("/" + os.sep))
+            if local.is_dir():
+                return str(local)
+        return name
+
     def pipeline_spec(self, cpus_per_worker: int = 1) -> Dict[str, Any]:
         """The keyword arguments that rebuild this library's indexing pipeline in another process
         with :func:`speechsearch.pipeline.build_pipeline` (engine, models, options, channels,
@@ -186,7 +196,7 @@ class Library:
         name = self._catalog.get_meta("windows_collection") or "windows"
         if name != self._store.collection_name:
             self._store = self._vectors(name)
-            model = self._catalog.get_meta("text_model")
+            model = self._here(self._catalog.get_meta("text_model"))
             if model and model != self._pipeline.embedder.model_name:
                 self._pipeline.embedder = get_text_embedder(model, device=self._pipeline.embedder.device)
                 if not self._fusion_given:
@@ -509,7 +519,7 @@ class Library:
         if current is None or not self._catalog.has_acoustic():
             return {"applied": False, "reason": f"{self.path} holds no acoustic vectors; `speechsearch reindex "
                     "--acoustic` adds them"}
-        voices = synth.voices()
+        voices = synth.voices(ta.VOICES)
         if not voices:
             return {"applied": False, "base": acoustic_model_id(base), "reason": synth.no_engine_message()}
         seed = int(plan.settings["seed"])
@@ -591,7 +601,7 @@ class Library:
         if text:
             embedder = get_text_embedder(text["base"], device=self._pipeline.embedder.device)
             self._switch_text(self._build_text(embedder), embedder)
-            shutil.rmtree(text["model"], ignore_errors=True)
+            shutil.rmtree(self._here(text["model"]) or text["model"], ignore_errors=True)
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self._catalog.update_meta_json("tune_history", lambda h: list(h or []) + [
             {"at": at, "untune": True, "undid": last}], [])
@@ -1071,7 +1081,7 @@ def _tuned(options: FusionOptions, catalog: Catalog, text_model: str) -> FusionO
     if not stack:
         return options
     last = stack[-1]
-    if last.get("text_model") != text_model:
+    if not _same_model(last.get("text_model"), text_model):
         logger.info("tuned fusion weights were fitted for %s, not %s: not used", last.get("text_model"), text_model)
         return options
     return replace(options, weights=dict(last["weights"]), bias=float(last["bias"]))
@@ -1101,6 +1111,15 @@ def _judge_audio(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, A
     return True, (f"labelled clips, acoustic signal alone: R@1 {b.get('r1', 0):.3f} -> {a.get('r1', 0):.3f}, "
                   f"MRR@10 {b.get('mrr', 0):.3f} -> {a.get('mrr', 0):.3f}; fused MRR@10 "
                   f"{before.get('audio', {}).get('mrr', 0):.3f} -> {after.get('audio', {}).get('mrr', 0):.3f}")
+
+
+def _same_model(a: Optional[str], b: Optional[str]) -> bool:
+    """The same text model: the same name, or the same tuned model folder of an index (which
+    may have moved since)."""
+    if a == b:
+        return True
+    tuned = [x for x in (a, b) if x and "/models/text-" in x.replace(os.sep, "/")]
+    return len(tuned) == 2 and os.path.basename(str(a).rstrip("/")) == os.path.basename(str(b).rstrip("/"))
 
 
 def _check_signals(signals: Sequence[str], allowed: Tuple[str, ...]) -> Tuple[str, ...]:

@@ -51,6 +51,7 @@ LR = 1e-3
 BATCH = 32  # sentences per step
 HELD_SHARE = 0.2  # sampled sentences kept out of training, to choose the epoch
 MIN_WORDS = 3
+VOICES: Optional[Sequence[str]] = None  # engines or "engine:voice" to re-speak with (None: every one installed)
 
 
 @dataclass

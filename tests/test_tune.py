@@ -146,6 +146,17 @@ def test_text_model_fine_tuned_switched_to_and_undone(copy, monkeypatch, verdict
         assert dict(again.fusion.weights) == dict(lib.fusion.weights)
         hits = again.search(queries[0]["query"], k=1)
         assert hits and hits[0].path == queries[0]["relevant"][0]["file"]
+    moved = lib.path.parent / "moved.idx"  # a copy elsewhere uses its own copy of the tuned model
+    shutil.copytree(lib.path, moved, ignore=shutil.ignore_patterns("*.lock"))
+    (models / "text-1").rename(models / "text-1-away")
+    try:
+        with Library(moved) as elsewhere:
+            assert elsewhere._pipeline.embedder.model_name == str(moved / "models" / "text-1")
+            assert dict(elsewhere.fusion.weights) == dict(lib.fusion.weights)
+            hits = elsewhere.search(queries[0]["query"], k=1)
+            assert hits and hits[0].path == queries[0]["relevant"][0]["file"]
+    finally:
+        (models / "text-1-away").rename(models / "text-1")
     back = lib.untune()
     assert lib.info()["models"]["text_model"] == "all-MiniLM-L6-v2" and not (models / "text-1").exists()
     assert dict(back.weights) == dict(FusionOptions.fitted("all-MiniLM-L6-v2").weights)
