@@ -863,9 +863,11 @@ class Library:
             key = (self._text_store().collection_name, self._context_collection().collection_name,
                    self._catalog.state())
             cached = getattr(self, "_call_index", None)
-            if cached is None or cached[0] != key:
+            if cached is None or cached[0][:2] != key[:2]:  # none yet, or the text model changed
                 cached = (key, recommend.build(self._text_store(), self._contexts(), None, ready))
-                self._call_index = cached
+            elif cached[0] != key:  # files added or removed: only theirs are read
+                cached = (key, recommend.update(cached[1], self._text_store(), self._contexts(), ready))
+            self._call_index = cached
             index = cached[1]
         allowed = None
         if where:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import InvalidInputError
 
-__all__ = ["CallIndex", "build", "neighbours", "key_moments", "cluster", "label", "bucket", "TEMPERATURE",
+__all__ = ["CallIndex", "build", "update", "neighbours", "key_moments", "cluster", "label", "bucket", "TEMPERATURE",
            "MAX_TOPICS"]
 
 TEMPERATURE = 0.1
@@ -63,6 +63,9 @@ class CallIndex:
     window_specific: np.ndarray = field(default_factory=lambda: np.zeros(0))
     source: str = "contexts"
     unit_centroid: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # what the units were centred on
+    hashes: Dict[str, str] = field(default_factory=dict)  # path -> hash of every file it was made from
+    base: int = 0  # calls at the last full build
+    changed: int = 0  # calls added, re-indexed or removed since (`update`)
 
     def index_of(self, path: str) -> Optional[int]:
         try:
@@ -99,17 +102,37 @@ def weights(specific: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarra
     return w / w.sum()
 
 
+def _call_vectors(unit_file: np.ndarray, unit_vectors: np.ndarray, unit_spec: np.ndarray, count: int,
+                  dim: int) -> np.ndarray:
+    """One unit vector per file 0..count-1: its units' centred vectors weighted by specificity."""
+    vectors = np.zeros((count, dim), np.float32)
+    order = np.argsort(unit_file, kind="stable")
+    bounds = np.searchsorted(unit_file[order], np.arange(count + 1))
+    for f in range(count):
+        ix = order[bounds[f]:bounds[f + 1]]
+        if len(ix):
+            vectors[f] = (unit_vectors[ix] * weights(unit_spec[ix])[:, None]).sum(0)
+    return _unit(vectors)
+
+
+def _ready_rows(store: Any, where: Optional[Dict[str, Any]], ready: Optional[Dict[str, str]]
+                ) -> Tuple[List[str], List[Dict[str, Any]], np.ndarray]:
+    """`_rows`, without the rows of files whose hash `ready` does not list (when given)."""
+    ids, metas, V = _rows(store, where)
+    keep = [n for n, m in enumerate(metas) if ready is None or ready.get(m.get("path")) == m.get("file_hash")]
+    return [ids[n] for n in keep], [metas[n] for n in keep], V[keep] if len(keep) else V[:0]
+
+
 def build(windows: Any, contexts: Optional[Any], where: Optional[Dict[str, Any]] = None,
           ready: Optional[Dict[str, str]] = None) -> CallIndex:
     """Call vectors of every file in the stores (those with rows matching `where`; only files
     whose hash `ready` lists, when given). Context units make the call vectors when there are
     any (and no `where`, whose fields they may not carry); windows always give the moments."""
-    ids, metas, V = _rows(windows, where)
-    keep = [n for n, m in enumerate(metas) if ready is None or ready.get(m.get("path")) == m.get("file_hash")]
-    ids, metas, V = [ids[n] for n in keep], [metas[n] for n in keep], V[keep] if len(keep) else V[:0]
+    ids, metas, V = _ready_rows(windows, where, ready)
     files = sorted({str(m["path"]) for m in metas})
     if not files:
-        return CallIndex([], np.zeros((0, V.shape[1] if V.ndim == 2 else 0), np.float32), np.zeros(0, np.float32))
+        return CallIndex([], np.zeros((0, V.shape[1] if V.ndim == 2 else 0), np.float32), np.zeros(0, np.float32),
+                         hashes=dict(ready or {}))
     at = {f: n for n, f in enumerate(files)}
     V = _unit(V)
     centroid = V.mean(0)
@@ -119,24 +142,95 @@ def build(windows: Any, contexts: Optional[Any], where: Optional[Dict[str, Any]]
     source, unit_centroid = "windows", centroid
     unit_file, unit_vectors, unit_spec = wf, Vc, spec
     if contexts is not None and not where:
-        _, cmetas, C = _rows(contexts, None)
-        cm = [n for n, m in enumerate(cmetas) if str(m.get("path")) in at
-              and (ready is None or ready.get(m.get("path")) == m.get("file_hash"))]
+        _, cmetas, C = _ready_rows(contexts, None, ready)
+        cm = [n for n, m in enumerate(cmetas) if str(m.get("path")) in at]
         if cm and len({str(cmetas[n]["path"]) for n in cm}) == len(files):
             C = _unit(C[cm])
             cc = C.mean(0)
             unit_file = np.array([at[str(cmetas[n]["path"])] for n in cm])
             unit_vectors, unit_spec, source, unit_centroid = _unit(C - cc), 1.0 - C @ _unit(cc), "contexts", cc
-    vectors = np.zeros((len(files), V.shape[1]), np.float32)
-    order = np.argsort(unit_file, kind="stable")
-    bounds = np.searchsorted(unit_file[order], np.arange(len(files) + 1))
-    for f in range(len(files)):
-        ix = order[bounds[f]:bounds[f + 1]]
-        if len(ix):
-            vectors[f] = (unit_vectors[ix] * weights(unit_spec[ix])[:, None]).sum(0)
+    vectors = _call_vectors(unit_file, unit_vectors, unit_spec, len(files), V.shape[1])
     spans = np.array([[float(m["start"]), float(m["end"])] for m in metas])
-    return CallIndex(files, _unit(vectors), centroid.astype(np.float32), ids, wf, spans,
-                     Vc.astype(np.float32), spec, source, unit_centroid.astype(np.float32))
+    return CallIndex(files, vectors, centroid.astype(np.float32), ids, wf, spans,
+                     Vc.astype(np.float32), spec, source, unit_centroid.astype(np.float32),
+                     hashes=dict(ready) if ready is not None else {f: "" for f in files}, base=len(files))
+
+
+REBUILD = 0.2  # `update` builds afresh once this share of the calls has changed since the last build
+_IN = 500  # paths per "$in" filter
+
+
+def _rows_of(store: Any, paths: Sequence[str], ready: Dict[str, str]
+             ) -> Tuple[List[str], List[Dict[str, Any]], np.ndarray]:
+    ids: List[str] = []
+    metas: List[Dict[str, Any]] = []
+    parts: List[np.ndarray] = []
+    for at in range(0, len(paths), _IN):
+        i, m, V = _ready_rows(store, {"path": {"$in": list(paths[at:at + _IN])}}, ready)
+        ids += i
+        metas += m
+        parts.append(V)
+    dim = next((p.shape[1] for p in parts if p.ndim == 2 and p.shape[0]), 0)
+    return ids, metas, np.concatenate([p for p in parts if p.shape[0]]) if ids else np.zeros((0, dim), np.float32)
+
+
+def update(index: CallIndex, windows: Any, contexts: Optional[Any], ready: Dict[str, str]) -> CallIndex:
+    """`index` brought to the files `ready` lists now (path -> hash), reading only the rows of
+    the files added or re-indexed since: removed files are dropped, new ones get call vectors
+    centred on the centroids the index was built with (frozen, so the other calls' vectors,
+    and with them their neighbours and topics, stay as they were). Built afresh (`build`) when
+    more than `REBUILD` of the calls changed since the last build, when the index was empty or
+    built per `where`, or when a new file's context units are missing."""
+    if index.hashes == ready:
+        return index
+    gone = {f for f, h in index.hashes.items() if ready.get(f) != h}
+    new = sorted(f for f, h in ready.items() if index.hashes.get(f) != h)
+    changed = index.changed + len(gone | set(new))
+    if not index.files or changed > REBUILD * max(index.base, 1):
+        return build(windows, contexts, None, ready)
+    ids, metas, V = _rows_of(windows, new, ready)
+    added = sorted({str(m["path"]) for m in metas})
+    units: Tuple[List[Dict[str, Any]], np.ndarray] = ([], np.zeros((0, 0), np.float32))
+    if index.source == "contexts" and added:
+        _, cmetas, C = _rows_of(contexts, added, ready) if contexts is not None else ([], np.zeros((0, 0)))
+        if {str(m["path"]) for m in cmetas} != set(added):
+            return build(windows, contexts, None, ready)
+        units = (cmetas, C)
+    keep = [n for n, f in enumerate(index.files) if f not in gone]
+    files = sorted([index.files[n] for n in keep] + added)
+    at = {f: n for n, f in enumerate(files)}
+    old_to_new = np.full(len(index.files), -1)
+    for n in keep:
+        old_to_new[n] = at[index.files[n]]
+    vectors = np.zeros((len(files), index.vectors.shape[1]), np.float32)
+    vectors[old_to_new[keep]] = index.vectors[keep]
+    wkeep = np.flatnonzero(old_to_new[index.window_file] >= 0) if len(index.window_file) else np.zeros(0, int)
+    window_ids = [index.window_ids[n] for n in wkeep] + ids
+    window_file = np.concatenate([old_to_new[index.window_file[wkeep]],
+                                  np.array([at[str(m["path"])] for m in metas], int)]).astype(int)
+    spans = np.concatenate([index.window_spans[wkeep].reshape(-1, 2),
+                            np.array([[float(m["start"]), float(m["end"])] for m in metas]).reshape(-1, 2)])
+    if added:
+        V = _unit(V)
+        Vc = _unit(V - index.centroid).astype(np.float32)
+        spec = 1.0 - V @ _unit(index.centroid)
+        if index.source == "contexts":
+            cmetas, C = units
+            C = _unit(C)
+            ufile = np.array([at[str(m["path"])] for m in cmetas], int)
+            uvec, uspec = _unit(C - index.unit_centroid), 1.0 - C @ _unit(index.unit_centroid)
+        else:
+            ufile, uvec, uspec = window_file[len(wkeep):], Vc, spec
+        fresh = _call_vectors(ufile, uvec, uspec, len(files), vectors.shape[1])
+        rows = [at[f] for f in added]
+        vectors[rows] = fresh[rows]
+        window_vectors = np.concatenate([index.window_vectors[wkeep], Vc])
+        window_specific = np.concatenate([index.window_specific[wkeep], spec])
+    else:
+        window_vectors, window_specific = index.window_vectors[wkeep], index.window_specific[wkeep]
+    return CallIndex(files, vectors, index.centroid, window_ids, window_file, spans, window_vectors,
+                     window_specific, index.source, index.unit_centroid, hashes=dict(ready), base=index.base,
+                     changed=changed)
 
 
 def query_vector(index: CallIndex, windows: np.ndarray, contexts: np.ndarray

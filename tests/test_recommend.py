@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
+
 import pytest
 
 from speechsearch import InvalidInputError, Library, NotIndexedError
@@ -88,3 +90,60 @@ def test_a_filtered_search_for_a_number_said_in_a_call(indexed):
     and Chroma refused the repeated id (found while building `similar`)."""
     hits = indexed.search("order number 55028", k=3, where={"language": "en"})
     assert hits and hits[0].path.endswith("late-delivery-call.flac")
+
+
+class _Reads:
+    """A real store that counts what is read from it (every call goes to the store)."""
+
+    def __init__(self, store):
+        self.store, self.all, self.paths = store, 0, []
+
+    def iter_rows(self, *a, **k):
+        self.all += 1
+        return self.store.iter_rows(*a, **k)
+
+    def get_where(self, where, embeddings=False):
+        self.paths += list(where["path"]["$in"])
+        return self.store.get_where(where, embeddings)
+
+
+def test_call_vectors_follow_adds_and_removes_reading_only_the_changed_calls(indexed, monkeypatch):
+    from speechsearch import recommend
+
+    monkeypatch.setattr(recommend, "REBUILD", 1.0)  # five calls: any change is over the default share
+    windows, contexts = _Reads(indexed._text_store()), _Reads(indexed._contexts())
+    ready = indexed._catalog.ready([f.path for f in indexed.files()])
+    late = next(p for p in ready if p.endswith("late-delivery-call.flac"))
+    before = recommend.build(windows.store, contexts.store, None, {p: h for p, h in ready.items() if p != late})
+    after = recommend.update(before, windows, contexts, ready)
+    assert windows.all == contexts.all == 0 and windows.paths == contexts.paths == [late]  # only its rows read
+    full = recommend.build(windows.store, contexts.store, None, ready)
+    assert after.files == full.files and after.changed == 1 and sorted(after.window_ids) == sorted(full.window_ids)
+    for f in before.files:  # the other calls' vectors do not move (frozen centroid)...
+        assert np.allclose(after.vectors[after.index_of(f)], before.vectors[before.index_of(f)])
+    # ...and the new call's is what a full build gives it, up to the centroid of one call fewer
+    assert float(after.vectors[after.index_of(late)] @ full.vectors[full.index_of(late)]) > 0.9
+    mine = after.window_file == after.index_of(late)
+    assert mine.sum() == (full.window_file == full.index_of(late)).sum() > 0
+    gone = recommend.update(after, windows, contexts, {p: h for p, h in ready.items() if p != late})
+    assert late not in gone.files and not (set(gone.window_ids) - set(before.window_ids))
+    assert np.allclose(gone.vectors, before.vectors) and gone.changed == 2
+    monkeypatch.setattr(recommend, "REBUILD", 0.2)
+    rebuilt = recommend.update(before, windows.store, contexts.store, ready)  # 1 of 4 calls: over 20 %
+    assert rebuilt.changed == 0 and np.allclose(rebuilt.vectors, full.vectors)
+
+
+def test_similar_and_topics_follow_the_index(indexed, tmp_path):
+    target = tmp_path / "follow.idx"
+    shutil.copytree(indexed.path, target)
+    with Library(target) as lib:
+        paths = sorted(f.path for f in lib.files())
+        late = next(p for p in paths if p.endswith("late-delivery-call.flac"))
+        other = next(p for p in paths if p != late)
+        assert late in {h.path for h in lib.similar(other, k=10)}
+        lib.remove(late)
+        assert late not in {h.path for h in lib.similar(other, k=10)}
+        assert late not in {f for t in lib.topics() for f in t.files}
+        lib.add(late)
+        assert late in {h.path for h in lib.similar(other, k=10)}
+        assert sorted(f for t in lib.topics() for f in t.files) == paths
