@@ -140,8 +140,13 @@ def build_scaled(n: int, source: str, target: str) -> None:
 
 
 def time_topics(index: str) -> dict:
-    """`Library.topics()` on a whole index: cold (the call vectors read from Chroma and built)
-    and warm (cached), in one process."""
+    """`Library.topics()` on a whole index: cold (the call vectors read from Chroma and built),
+    warm (cached), and after one call is imported (the call vectors updated: only its rows are
+    read), in one process; then the imported call is removed again."""
+    import tempfile
+
+    from speechsearch import recommend
+
     lib = Library(index)
     n = len(lib.files())
     t0 = time.perf_counter()
@@ -149,9 +154,24 @@ def time_topics(index: str) -> dict:
     t1 = time.perf_counter()
     warm = lib.topics()
     t2 = time.perf_counter()
+    first = lib.files()[0].path
+    with tempfile.TemporaryDirectory() as tmp:
+        lib.export_transcripts(os.path.join(tmp, "one.jsonl"), [first])
+        rec = json.loads(open(os.path.join(tmp, "one.jsonl")).readline())
+        rec["path"], rec["hash"] = "/scaled/added-by-time-topics.flac", "f" * 32
+        with open(os.path.join(tmp, "add.jsonl"), "w") as out:
+            out.write(json.dumps(rec) + "\n")
+        lib.import_transcripts(os.path.join(tmp, "add.jsonl"))
+    t3 = time.perf_counter()
+    added = lib.topics()
+    t4 = time.perf_counter()
+    changed = lib._call_index[1].changed
+    lib.remove(rec["path"])
     lib.close()
     return {"calls": n, "topics": len(cold), "cold_s": round(t1 - t0, 2), "warm_s": round(t2 - t1, 2),
-            "same": [t.files for t in cold] == [t.files for t in warm]}
+            "same": [t.files for t in cold] == [t.files for t in warm],
+            "after_one_added_s": round(t4 - t3, 2), "updated_not_rebuilt": changed == 1,
+            "rebuild_share": recommend.REBUILD, "topics_after_add": len(added)}
 
 
 def main() -> None:
