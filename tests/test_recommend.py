@@ -24,7 +24,8 @@ def test_similar_file_ranks_other_calls_and_says_why(indexed):
         assert query not in {h.path for h in hits} and len({h.path for h in hits}) == len(hits)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         for h in hits:
-            assert -1.0 <= h.score <= 1.0 and set(h.scores) == {"call", "moment"}
+            assert set(h.scores) == {"call", "neighbourhood", "moment"} and -1.0 <= h.scores["call"] <= 1.0
+            assert -1.0 <= h.scores["neighbourhood"] <= 1.0 and h.score <= h.scores["call"] + 1.0
             assert 0 <= h.start < h.end <= files[h.path].duration + 0.5 and h.text  # the shared moment...
             assert h.query_path == query and 0 <= h.query_start < h.query_end <= files[query].duration + 0.5
             assert h.query_text  # ...and the query's own moment it matched
@@ -39,7 +40,8 @@ def test_a_recording_of_an_indexed_call_finds_that_call(indexed, tmp_path):
     copy = tmp_path / "same-call-phone.mp3"
     ffmpeg("-i", original, "-ar", "8000", "-ac", "1", "-b:a", "24k", str(copy))
     hits = indexed.similar(copy, k=2)
-    assert hits[0].path == original and hits[0].score > 0.8, [(h.path, h.score) for h in hits]
+    assert hits[0].path == original and hits[0].scores["call"] > 0.8, [(h.path, h.scores) for h in hits]
+    assert hits[0].score > hits[1].score + 0.2  # far more alike than the next call
 
 
 def test_similar_hit_finds_moments_in_other_calls(indexed):
@@ -147,3 +149,24 @@ def test_similar_and_topics_follow_the_index(indexed, tmp_path):
         lib.add(late)
         assert late in {h.path for h in lib.similar(other, k=10)}
         assert sorted(f for t in lib.topics() for f in t.files) == paths
+
+
+def test_a_call_close_to_every_call_does_not_top_every_list():
+    """Eight calls in four pairs and a ninth that is the mean of them all (a long call that says
+    a bit of everything): by plain cosine it is most calls' nearest; `neighbours` discounts each
+    call's usual closeness to its nearest calls, so the partners come back."""
+    from speechsearch.recommend import CallIndex, _unit, neighbours
+
+    rng = np.random.default_rng(0)
+    centres = _unit(rng.normal(size=(4, 32)))
+    calls = _unit(np.repeat(centres, 2, 0) + 1.2 * _unit(rng.normal(size=(8, 32))))
+    V = np.vstack([calls, _unit(calls.sum(0))]).astype(np.float32)
+    index = CallIndex([f"call-{i}" for i in range(9)], V, np.zeros(32, np.float32))
+    plain = [int(np.argsort(-(V @ V[a]))[1]) for a in range(8)]
+    ranked = [neighbours(index, V[a], 8, exclude=a) for a in range(8)]
+    first = [r[0][0] for r in ranked]
+    assert plain.count(8) >= 5 and first.count(8) <= 3
+    assert sum(f == a ^ 1 for a, f in enumerate(first)) > sum(p == a ^ 1 for a, p in enumerate(plain))
+    for a, r in enumerate(ranked):  # the score ranks; the cosine is given beside it
+        assert [s for _, s, _ in r] == sorted((s for _, s, _ in r), reverse=True)
+        assert all(abs(c - float(V[i] @ V[a])) < 1e-5 for i, _, c in r)
