@@ -112,8 +112,10 @@ class Hit:
 class SimilarHit(Hit):
     """One call like the query (`Library.similar`): ``path``/``start``/``end``/``text`` are the
     moment of this call most like one of the query's key moments (``query_start``..``query_end``,
-    ``query_text``); ``score`` is the cosine of the two calls' vectors, ``scores`` has "call" and
-    "moment" (the cosine of the two moments)."""
+    ``query_text``); ``score`` ranks: the cosine of the two calls' vectors less the mean of the
+    two calls' "neighbourhoods" (each one's mean cosine to its 3 nearest calls), so above 0 means
+    more alike than each usually is to its nearest calls. ``scores`` has "call" (the cosine),
+    "neighbourhood" (this call's) and "moment" (the cosine of the two moments)."""
 
     query_path: str = ""
     query_start: float = 0.0
