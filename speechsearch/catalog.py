@@ -272,12 +272,13 @@ class Catalog:
     def ready(self, paths: Iterable[str]) -> Dict[str, str]:
         """Map each of `paths` that is fully indexed to its content hash."""
         paths = list(set(paths))
-        if not paths:
-            return {}
-        marks = ",".join("?" * len(paths))
-        rows = self._read().execute(
-            f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({marks})", paths)
-        return dict(rows.fetchall())
+        out: Dict[str, str] = {}
+        for at in range(0, len(paths), 10000):  # SQLite binds at most 32,766 values a statement
+            part = paths[at:at + 10000]
+            rows = self._read().execute(
+                f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({','.join('?' * len(part))})", part)
+            out.update(rows.fetchall())
+        return out
 
     def without_acoustic(self) -> List[str]:
         """Ready files that have no acoustic vectors yet (indexed before they existed)."""

@@ -170,3 +170,18 @@ def test_a_call_close_to_every_call_does_not_top_every_list():
     for a, r in enumerate(ranked):  # the score ranks; the cosine is given beside it
         assert [s for _, s, _ in r] == sorted((s for _, s, _ in r), reverse=True)
         assert all(abs(c - float(V[i] @ V[a])) < 1e-5 for i, _, c in r)
+
+
+def test_ready_answers_for_more_files_than_sqlite_binds_at_once(tmp_path):
+    """`similar` and `topics` ask the catalogue which of all its files are ready; SQLite binds at
+    most 32,766 values a statement, and an index of call-centre calls passes that."""
+    from speechsearch.catalog import Catalog
+
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    paths = [f"/calls/{n:06d}.mp3" for n in range(40000)]
+    with catalog._db:  # setup: 40,000 indexed files in one transaction
+        catalog._db.executemany("INSERT INTO files(path, hash, status, added_at) VALUES (?, ?, 'ready', 0)",
+                                [(p, f"h{n}") for n, p in enumerate(paths)])
+    ready = catalog.ready(paths + ["/calls/not-indexed.mp3"])
+    assert len(ready) == 40000 and ready["/calls/039999.mp3"] == "h39999"
+    catalog.close()
