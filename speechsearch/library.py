@@ -536,13 +536,7 @@ class Library:
         folder.mkdir(parents=True)
         np.savez(folder / HEAD_FILE, **trained.pop("params"))
         tuned = TunedAcoustic(base, folder)
-        generation = int(self._catalog.get_meta("acoustic_generation") or 0) + 1
-        new = self._vectors(f"acoustic-{generation}")
-        new.drop()
-        for at in range(0, len(units.ids), 2000):
-            part = slice(at, at + 2000)
-            new.upsert(units.ids[part], ta.vectors(tuned, ta.Units(frames=units.frames[part])),
-                       [""] * len(units.ids[part]), units.metadatas[part])
+        new, generation = self._embed_acoustic(units, tuned)
         audio = [q for q in load_qrels(plan.labels).queries if q["type"] == "audio"]
         part: Dict[str, Any] = {"base": acoustic_model_id(base), "voices": [str(v) for v in voices],
                                 "missing": units.missing, **trained}
@@ -610,6 +604,20 @@ class Library:
             self.fusion = _tuned(FusionOptions.fitted(model), self._catalog, model)
         return self.fusion
 
+    def _embed_acoustic(self, units: Any, embedder: Any) -> Tuple[ChromaStore, int]:
+        """Every unit's acoustic vector by `embedder` (from the frames `tune_acoustic.read_units`
+        read), in a new collection beside the one in use: (collection, its generation)."""
+        from . import tune_acoustic as ta
+
+        generation = int(self._catalog.get_meta("acoustic_generation") or 0) + 1
+        new = self._vectors(f"acoustic-{generation}")
+        new.drop()  # the leftovers of an interrupted tune
+        for at in range(0, len(units.ids), 2000):
+            part = slice(at, at + 2000)
+            new.upsert(units.ids[part], ta.vectors(embedder, ta.Units(frames=units.frames[part])),
+                       [""] * len(units.ids[part]), units.metadatas[part])
+        return new, generation
+
     def _untune_acoustic(self, acoustic: Dict[str, Any]) -> None:
         """Re-embed every indexed sentence with the acoustic model before a tune, and switch."""
         import shutil
@@ -620,13 +628,7 @@ class Library:
         base = get_acoustic_embedder(acoustic["base"])
         store = self._acoustic()
         units = ta.read_units(self._catalog, store, base)
-        generation = int(self._catalog.get_meta("acoustic_generation") or 0) + 1
-        new = self._vectors(f"acoustic-{generation}")
-        new.drop()
-        for at in range(0, len(units.ids), 2000):
-            part = slice(at, at + 2000)
-            new.upsert(units.ids[part], ta.vectors(base, ta.Units(frames=units.frames[part])),
-                       [""] * len(units.ids[part]), units.metadatas[part])
+        new, generation = self._embed_acoustic(units, base)
         self._catalog.set_meta({"acoustic_collection": new.collection_name, "acoustic_generation": str(generation),
                                 "acoustic_model": acoustic["base"]})
         self._acoustic_store, self._pipeline.acoustic = new, base

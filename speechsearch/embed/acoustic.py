@@ -472,16 +472,10 @@ class TunedAcoustic:
     def pool(self, frames: np.ndarray) -> np.ndarray:
         return _unit(_pool(np.asarray(frames, np.float32), self.pooling) - self._p()["centre"])
 
-    def pool_span(self, frames: np.ndarray, start: float, end: float) -> np.ndarray:
-        return _Base.pool_span(self, frames, start, end)  # type: ignore[arg-type]
-
-    def embed(self, audio: np.ndarray) -> np.ndarray:
-        return self.pool(self.frames(audio))
-
-    def embed_many(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        if len(clips) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([self.embed(c) for c in clips]).astype(np.float32)
+    # the base embedders' span pooling and embedding, over this class's frames and pooling
+    pool_span = _Base.pool_span
+    embed = _Base.embed
+    embed_many = _Base.embed_many
 
 
 def tuned_acoustic(recorded: str, index: Any) -> Any:
