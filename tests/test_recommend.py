@@ -189,3 +189,22 @@ def test_ready_answers_for_more_files_than_sqlite_binds_at_once(tmp_path):
     ready = catalog.ready(paths + ["/calls/not-indexed.mp3"])
     assert len(ready) == 40000 and ready["/calls/039999.mp3"] == "h39999"
     catalog.close()
+
+
+def test_topics_keep_two_reasons_of_one_domain_apart():
+    """Five domains, two reasons to call in each, four calls per reason: the best silhouette cuts
+    at the domains (5); topics are the reasons, so `cluster` takes the most groups whose
+    silhouette is near the best one's."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from speechsearch.recommend import _unit, cluster
+
+    rng = np.random.default_rng(0)
+    domains = _unit(rng.normal(size=(5, 64)))
+    reasons = _unit(np.repeat(domains, 2, 0) + 0.55 * _unit(rng.normal(size=(10, 64))))
+    calls = _unit(np.repeat(reasons, 4, 0) + 0.35 * _unit(rng.normal(size=(40, 64)))).astype(np.float32)
+    labels, tried = cluster(calls)
+    assert max(tried, key=tried.get) == 5  # the domains score best...
+    assert 10 <= len(set(labels.tolist())) <= 12  # ...and the reasons are kept apart
+    assert normalized_mutual_info_score(np.repeat(np.arange(10), 4), labels) > 0.9
+    assert (cluster(calls)[0] == labels).all()  # the same calls give the same topics
