@@ -18,7 +18,9 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 from . import lexical
 from .errors import StoreError
@@ -29,6 +31,7 @@ __all__ = ["Catalog", "SCHEMA_VERSION"]
 SCHEMA_VERSION = 5  # 2: FTS5 lexical index over windows; 3: files.acoustic; 4: speakers, redactions;
 # 5: window_codes (numbers and codes said in each window, lexical.py)
 
+_BIND = 10000  # values bound per statement (SQLite allows at most 32,766)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS files (
@@ -56,6 +59,14 @@ CREATE TABLE IF NOT EXISTS windows (
     speaker TEXT
 );
 CREATE INDEX IF NOT EXISTS windows_path ON windows(path);
+CREATE TABLE IF NOT EXISTS unit_vectors (
+    model TEXT NOT NULL,
+    id TEXT NOT NULL,
+    path TEXT NOT NULL REFERENCES files(path) ON DELETE CASCADE,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model, id)
+);
+CREATE INDEX IF NOT EXISTS unit_vectors_path ON unit_vectors(path);
 """
 
 
@@ -193,6 +204,7 @@ class Catalog:
         with self._write(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
+            self._db.execute("DELETE FROM unit_vectors WHERE path=?", (path,))  # made from the old windows
             self._db.execute(
                 "INSERT INTO files(path, hash, status, added_at) VALUES (?, ?, 'indexing', ?) "
                 "ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, status='indexing', segments=0",
@@ -212,6 +224,7 @@ class Catalog:
         with self._write(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
+            self._db.execute("DELETE FROM unit_vectors WHERE path=?", (path,))  # made from the old windows
             self._db.executemany(
                 'INSERT INTO windows(id, path, start, "end", text, channel, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)',
                 [(i, path, w.start, w.end, w.text, w.channel, w.speaker) for i, w in zip(ids, windows)])
@@ -267,14 +280,40 @@ class Catalog:
         with self._write(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM windows WHERE path=?", (path,))
+            self._db.execute("DELETE FROM unit_vectors WHERE path=?", (path,))  # made from the old windows
             self._db.execute("DELETE FROM files WHERE path=?", (path,))
+
+    def unit_vectors(self, model: str, ids: Sequence[str]) -> Dict[str, np.ndarray]:
+        """Vectors another text model gave these window or context ids (`put_unit_vectors`):
+        id -> float32 vector, for the ids that have one."""
+        out: Dict[str, np.ndarray] = {}
+        ids = list(ids)
+        for at in range(0, len(ids), _BIND):
+            part = ids[at:at + _BIND]
+            rows = self._read().execute(
+                f"SELECT id, vector FROM unit_vectors WHERE model=? AND id IN ({','.join('?' * len(part))})",
+                [model, *part]).fetchall()
+            out.update((i, np.frombuffer(v, np.float16).astype(np.float32)) for i, v in rows)
+        return out
+
+    def put_unit_vectors(self, model: str, rows: Sequence[Tuple[str, str, np.ndarray]]) -> int:
+        """Keep (id, path, vector) rows of `model`, as float16 (the rows of a file that is no
+        longer in the index are skipped; a removed file's rows go with it). Returns how many
+        were written."""
+        with self._write(), self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            known = {r[0] for r in self._db.execute("SELECT path FROM files")}
+            keep = [(model, i, p, np.asarray(v, np.float16).tobytes()) for i, p, v in rows if p in known]
+            self._db.executemany("INSERT OR REPLACE INTO unit_vectors (model, id, path, vector) VALUES (?, ?, ?, ?)",
+                                 keep)
+        return len(keep)
 
     def ready(self, paths: Iterable[str]) -> Dict[str, str]:
         """Map each of `paths` that is fully indexed to its content hash."""
         paths = list(set(paths))
         out: Dict[str, str] = {}
-        for at in range(0, len(paths), 10000):  # SQLite binds at most 32,766 values a statement
-            part = paths[at:at + 10000]
+        for at in range(0, len(paths), _BIND):
+            part = paths[at:at + _BIND]
             rows = self._read().execute(
                 f"SELECT path, hash FROM files WHERE status='ready' AND path IN ({','.join('?' * len(part))})", part)
             out.update(rows.fetchall())

@@ -792,9 +792,13 @@ class Library:
 
         windows = make_windows(segments, self._pipeline.windows)
         contexts = make_contexts(segments, self._pipeline.windows)
-        vectors = self._pipeline.embedder.encode([w.text for w in windows] + [c.text for c in contexts])
-        vector, unit_vectors, specific = recommend.query_vector(index, vectors[:len(windows)],
-                                                                vectors[len(windows):])
+        texts = [w.text for w in windows] + [c.text for c in contexts]
+        vectors = self._pipeline.embedder.encode(texts)
+        embedder = self._call_embedder() if index.second is not None else None
+        other = None if embedder is None else np.asarray(embedder.encode(texts), np.float32)
+        vector, unit_vectors, specific = recommend.query_vector(
+            index, vectors[:len(windows)], vectors[len(windows):],
+            None if other is None else (other[:len(windows)], other[len(windows):]))
         keys = np.argsort(-specific, kind="stable")[:recommend.KEY_MOMENTS]
         spans = np.array([[w.start, w.end] for w in windows])
         return recommend.similar_hits(index, self._catalog, vector, keys, unit_vectors, spans,
@@ -859,22 +863,53 @@ class Library:
         from . import recommend
 
         ready = self._catalog.ready([f.path for f in self._catalog.files()])
+        embedder = self._call_embedder()
         if speaker is not None:
-            index = recommend.build(self._text_store(), None, self._where(None, speaker), ready)
+            second = None if embedder is None else (self._reembedded(self._text_store(), "windows"), None)
+            index = recommend.build(self._text_store(), None, self._where(None, speaker), ready, second)
         else:
+            contexts = self._contexts()
+            second = None if embedder is None else (
+                self._reembedded(self._text_store(), "windows"),
+                None if contexts is None else self._reembedded(contexts, "contexts"))
             key = (self._text_store().collection_name, self._context_collection().collection_name,
                    self._catalog.state())
             cached = getattr(self, "_call_index", None)
             if cached is None or cached[0][:2] != key[:2]:  # none yet, or the text model changed
-                cached = (key, recommend.build(self._text_store(), self._contexts(), None, ready))
+                cached = (key, recommend.build(self._text_store(), contexts, None, ready, second))
             elif cached[0] != key:  # files added or removed: only theirs are read
-                cached = (key, recommend.update(cached[1], self._text_store(), self._contexts(), ready))
+                cached = (key, recommend.update(cached[1], self._text_store(), contexts, ready, second))
             self._call_index = cached
             index = cached[1]
         allowed = None
         if where:
             allowed = {str(row.metadata.get("path")) for row, _ in self._text_store().get_where(self._where(where))}
         return index, allowed
+
+    def _call_embedder(self) -> Any:
+        """The second text model of call vectors (`recommend.CALL_MODELS`: the one of the pair
+        that is not the index's own model), or None when its weights are not installed (then
+        call vectors are the index model's alone)."""
+        from . import recommend
+        from .embed.onnx_text import is_installed, onnx_model_name
+
+        own = self._catalog.get_meta("text_model") or ""
+        name = recommend.CALL_MODELS[1] if onnx_model_name(own) != recommend.CALL_MODELS[1] else recommend.CALL_MODELS[0]
+        cached = getattr(self, "_second_embedder", None)
+        if cached is None or cached[0] != name:
+            available = name == DEFAULT_TEXT_MODEL or is_installed(name)
+            if not available:
+                logger.info("%s is not installed: similar() and topics() use %s alone (pip install "
+                            "speechsearch[best] and the mpnet weights, docs/configuration.md)", name, own)
+            cached = (name, get_text_embedder(name) if available else None)
+            self._second_embedder = cached
+        return cached[1]
+
+    def _reembedded(self, store: Any, kind: str) -> Any:
+        from . import recommend
+
+        name, embedder = self._second_embedder
+        return recommend.Reembedded(store, self._catalog, embedder, name, kind)
 
     def export_transcripts(self, out: PathLike, paths: Optional[Iterable[PathLike]] = None) -> int:
         """Write the transcripts (segments, words, channels, speakers, language, metadata) of the

@@ -23,18 +23,24 @@ the call vectors up to date after adds and removes, reading only the changed cal
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import InvalidInputError
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["CallIndex", "build", "update", "neighbours", "density", "key_moments", "cluster", "label", "bucket", "TEMPERATURE",
            "MAX_TOPICS"]
 
+# a call vector joins the index's own text model's and a second model's: all-mpnet-base-v2, or
+# all-MiniLM-L6-v2 when the index's model is mpnet (chosen on the dev sets, docs/evaluation.md)
+CALL_MODELS = ("all-MiniLM-L6-v2", "all-mpnet-base-v2")
 TEMPERATURE = 0.1  # the context units' softmax temperature
 WINDOW_TEMPERATURE = 0.5  # the windows'
 CONTEXT_WEIGHT = 0.5  # the contexts' part of a call vector beside the windows' (1.0)
@@ -75,6 +81,8 @@ class CallIndex:
     base: int = 0  # calls at the last full build
     changed: int = 0  # calls added, re-indexed or removed since (`update`)
     neighbourhood: Optional[np.ndarray] = field(default=None, repr=False)  # `density`, made when first asked
+    own: Optional[np.ndarray] = field(default=None, repr=False)  # this model's part when `second` is joined
+    second: Optional["CallIndex"] = field(default=None, repr=False)  # the second model's call vectors
 
     def index_of(self, path: str) -> Optional[int]:
         try:
@@ -137,11 +145,76 @@ def _ready_rows(store: Any, where: Optional[Dict[str, Any]], ready: Optional[Dic
     return [ids[n] for n in keep], [metas[n] for n in keep], V[keep] if len(keep) else V[:0]
 
 
+class Reembedded:
+    """A vector store's rows with another text model's vectors in place of the store's: what
+    `build` and `update` read for a call vector's second part. The vectors are kept in the
+    catalogue (`Catalog.unit_vectors`, by model and row id); rows that have none yet are
+    embedded (their text read from the store) and kept, so each is embedded once."""
+
+    def __init__(self, store: Any, catalog: Any, embedder: Any, model: str, kind: str):
+        self.store, self.catalog, self.embedder = store, catalog, embedder
+        self.key = f"{model}:{kind}"
+
+    def iter_rows(self, batch: int = 2000) -> Iterable[Dict[str, Any]]:
+        for page in self.store.iter_rows(batch, embeddings=False):
+            metas = [dict(m or {}) for m in page["metadatas"]]
+            yield {"ids": page["ids"], "metadatas": metas,
+                   "embeddings": self.vectors(page["ids"], metas, page["documents"])}
+
+    def get_where(self, where: Dict[str, Any], embeddings: bool = False) -> List[Tuple[Any, Optional[np.ndarray]]]:
+        rows = [r for r, _ in self.store.get_where(where)]
+        if not embeddings:
+            return [(r, None) for r in rows]
+        V = self.vectors([r.id for r in rows], [r.metadata for r in rows])
+        return [(r, V[n]) for n, r in enumerate(rows)]
+
+    def vectors(self, ids: Sequence[str], metas: Sequence[Dict[str, Any]],
+                texts: Optional[Sequence[Optional[str]]] = None) -> np.ndarray:
+        """The vectors of these rows, embedding (and keeping) those not kept yet."""
+        have = self.catalog.unit_vectors(self.key, ids)
+        missing = [n for n, i in enumerate(ids) if i not in have]
+        if missing:
+            if texts is None:
+                found = self.store.get([ids[n] for n in missing])
+                texts = {n: found[ids[n]][0].text if ids[n] in found else "" for n in missing}
+            else:
+                texts = {n: texts[n] or "" for n in missing}
+            logger.info("embedding %d units with %s for call vectors (once per unit)", len(missing), self.key)
+            fresh = np.asarray(self.embedder.encode([texts[n] for n in missing]), np.float32)
+            for n, v in zip(missing, fresh):
+                have[ids[n]] = v
+            try:
+                self.catalog.put_unit_vectors(self.key, [(ids[n], str(metas[n].get("path")), have[ids[n]])
+                                                         for n in missing])
+            except Exception as e:  # a read-only index: they are embedded again next time
+                logger.warning("could not keep the %s call vectors in the index: %s", self.key, e)
+        dim = next((len(v) for v in have.values()), 0)
+        return np.asarray([have[i] for i in ids], np.float32).reshape(len(ids), dim)
+
+
+def _joined(first: CallIndex, second: Optional[CallIndex]) -> CallIndex:
+    """`first` whose call vectors are joined with `second`'s (each part unit length, the two
+    weighing the same), when both hold the same files."""
+    if second is None or second.files != first.files or not len(first.files):
+        return first
+    first.own, first.second = first.vectors, second
+    first.vectors = _unit(np.concatenate([first.vectors, second.vectors], 1)).astype(np.float32)
+    return first
+
+
 def build(windows: Any, contexts: Optional[Any], where: Optional[Dict[str, Any]] = None,
-          ready: Optional[Dict[str, str]] = None) -> CallIndex:
+          ready: Optional[Dict[str, str]] = None, second: Optional[Tuple[Any, Optional[Any]]] = None) -> CallIndex:
     """Call vectors of every file in the stores (those with rows matching `where`; only files
     whose hash `ready` lists, when given). Context units make the call vectors when there are
-    any (and no `where`, whose fields they may not carry); windows always give the moments."""
+    any (and no `where`, whose fields they may not carry); windows always give the moments.
+    `second` (the same stores read through another text model, `Reembedded`) adds that
+    model's call vectors to each call's."""
+    first = _build(windows, contexts, where, ready)
+    return _joined(first, _build(second[0], second[1], where, ready) if second is not None else None)
+
+
+def _build(windows: Any, contexts: Optional[Any], where: Optional[Dict[str, Any]] = None,
+           ready: Optional[Dict[str, str]] = None) -> CallIndex:
     ids, metas, V = _ready_rows(windows, where, ready)
     files = sorted({str(m["path"]) for m in metas})
     if not files:
@@ -188,7 +261,24 @@ def _rows_of(store: Any, paths: Sequence[str], ready: Dict[str, str]
     return ids, metas, np.concatenate([p for p in parts if p.shape[0]]) if ids else np.zeros((0, dim), np.float32)
 
 
-def update(index: CallIndex, windows: Any, contexts: Optional[Any], ready: Dict[str, str]) -> CallIndex:
+def update(index: CallIndex, windows: Any, contexts: Optional[Any], ready: Dict[str, str],
+           second: Optional[Tuple[Any, Optional[Any]]] = None) -> CallIndex:
+    """`index` brought to the files `ready` lists now (`_update`), its second model's part too
+    (`second`, as in `build`)."""
+    if index.hashes == ready and (second is None) == (index.second is None):
+        return index
+    first = replace(index, vectors=index.own if index.own is not None else index.vectors, own=None, second=None,
+                    neighbourhood=None)
+    first = _update(first, windows, contexts, ready)
+    if second is None:
+        return first
+    part = _update(index.second, second[0], second[1], ready) if index.second is not None else None
+    if part is None or part.files != first.files:
+        part = _build(second[0], second[1], None, ready)
+    return _joined(first, part)
+
+
+def _update(index: CallIndex, windows: Any, contexts: Optional[Any], ready: Dict[str, str]) -> CallIndex:
     """`index` brought to the files `ready` lists now (path -> hash), reading only the rows of
     the files added or re-indexed since: removed files are dropped, new ones get call vectors
     centred on the centroids the index was built with (frozen, so the other calls' vectors,
@@ -201,14 +291,14 @@ def update(index: CallIndex, windows: Any, contexts: Optional[Any], ready: Dict[
     new = sorted(f for f, h in ready.items() if index.hashes.get(f) != h)
     changed = index.changed + len(gone | set(new))
     if not index.files or changed > REBUILD * max(index.base, 1):
-        return build(windows, contexts, None, ready)
+        return _build(windows, contexts, None, ready)
     ids, metas, V = _rows_of(windows, new, ready)
     added = sorted({str(m["path"]) for m in metas})
     units: Tuple[List[Dict[str, Any]], np.ndarray] = ([], np.zeros((0, 0), np.float32))
     if index.source == "windows+contexts" and added:
         _, cmetas, C = _rows_of(contexts, added, ready) if contexts is not None else ([], np.zeros((0, 0)))
         if {str(m["path"]) for m in cmetas} != set(added):
-            return build(windows, contexts, None, ready)
+            return _build(windows, contexts, None, ready)
         units = (cmetas, C)
     keep = [n for n, f in enumerate(index.files) if f not in gone]
     files = sorted([index.files[n] for n in keep] + added)
@@ -248,11 +338,20 @@ def update(index: CallIndex, windows: Any, contexts: Optional[Any], ready: Dict[
                      changed=changed)
 
 
-def query_vector(index: CallIndex, windows: np.ndarray, contexts: np.ndarray
-                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def query_vector(index: CallIndex, windows: np.ndarray, contexts: np.ndarray,
+                 second: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A call vector for a recording that is not indexed, made from the text vectors of its
-    windows and context units as the index's are: (call vector, its windows' centred vectors,
+    windows and context units as the index's are (and, when the index joins a second model's,
+    from that model's vectors of them, `second`): (call vector, its windows' centred vectors,
     their specificity)."""
+    vector, Wc, wspec = _query_vector(index, windows, contexts)
+    if index.second is not None and second is not None:
+        vector = _unit(np.concatenate([vector, _query_vector(index.second, *second)[0]]))
+    return vector, Wc, wspec
+
+
+def _query_vector(index: CallIndex, windows: np.ndarray, contexts: np.ndarray
+                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     W = _unit(np.asarray(windows, np.float32))
     Wc = _unit(W - index.centroid)
     wspec = 1.0 - W @ _unit(index.centroid)
