@@ -208,3 +208,67 @@ def test_topics_keep_two_reasons_of_one_domain_apart():
     assert 10 <= len(set(labels.tolist())) <= 12  # ...and the reasons are kept apart
     assert normalized_mutual_info_score(np.repeat(np.arange(10), 4), labels) > 0.9
     assert (cluster(calls)[0] == labels).all()  # the same calls give the same topics
+
+
+class _Counting:
+    """The second text model, counting what it is asked to embed."""
+
+    def __init__(self, embedder):
+        self.embedder, self.texts = embedder, []
+
+    def encode(self, texts, *a, **k):
+        self.texts += list(texts)
+        return self.embedder.encode(texts, *a, **k)
+
+
+def _rows(lib):
+    return lib._catalog._read().execute("SELECT model, id, path FROM unit_vectors").fetchall()
+
+
+def test_call_vectors_join_a_second_model_embedded_once_per_unit(indexed, tmp_path):
+    """Call vectors join the index model's (MiniLM) with all-mpnet-base-v2's; mpnet embeds each
+    window and context unit once, keeps it in the index, and follows removes and adds."""
+    target = tmp_path / "second.idx"
+    shutil.copytree(indexed.path, target)
+    with Library(target) as lib:
+        paths = sorted(f.path for f in lib.files())
+        late = next(p for p in paths if p.endswith("late-delivery-call.flac"))
+        units = lib._text_store().count() + lib._contexts().count()
+        spy = _Counting(lib._call_embedder())
+        lib._second_embedder = (lib._second_embedder[0], spy)
+        first = lib.similar(paths[0], k=3)
+        index, _ = lib._calls(None, None)
+        assert index.second is not None and index.vectors.shape[1] == 384 + 768
+        assert np.allclose(np.linalg.norm(index.vectors, axis=1), 1.0, atol=1e-5)
+        assert len(spy.texts) == units == len(_rows(lib))  # every unit once...
+        some = spy.texts[:3]
+        kept = lib._catalog.unit_vectors("all-mpnet-base-v2:windows", index.window_ids[:3])
+        fresh = np.asarray(spy.embedder.encode(some))
+        for i, v in zip(index.window_ids[:3], fresh):  # ...kept (float16) as the model gives it (INT8
+            # results move a little with what else is in the batch)
+            assert float(kept[i] @ v) / (np.linalg.norm(kept[i]) * np.linalg.norm(v)) > 0.99
+    with Library(target) as lib:  # another process: nothing embedded again, the same neighbours
+        spy = _Counting(lib._call_embedder())
+        lib._second_embedder = (lib._second_embedder[0], spy)
+        assert [(h.path, h.score) for h in lib.similar(paths[0], k=3)] == [(h.path, h.score) for h in first]
+        assert spy.texts == []
+        lib.remove(late)
+        assert late not in {p for _, _, p in _rows(lib)} and len(lib.topics()) >= 1
+        assert spy.texts == []
+        lib.add(late)
+        lib.similar(paths[0], k=3)
+        late_units = sum(1 for _, _, p in _rows(lib) if p == late)
+        assert 0 < len(spy.texts) == late_units < units  # only the re-added call's units
+
+
+def test_without_the_second_model_call_vectors_are_the_index_models(indexed, tmp_path, monkeypatch):
+    """With mpnet's weights not installed, similar and topics work on the index model alone."""
+    from speechsearch.embed import onnx_text
+
+    monkeypatch.setattr(onnx_text, "is_installed", lambda name: False)
+    with Library(indexed.path) as lib:
+        assert lib._call_embedder() is None
+        index, _ = lib._calls(None, None)
+        assert index.second is None and index.vectors.shape[1] == 384
+        call = next(f.path for f in lib.files())
+        assert lib.similar(call, k=2) and lib.topics()
