@@ -305,7 +305,19 @@ class Library:
                 bar.close()
         report.options = dict(self.options, models=self._pipeline.models)
         logger.info("%s", report.summary())
+        self._calls_follow(report)
         return report
+
+    def _calls_follow(self, report: AddReport) -> None:
+        """Once `similar` or `topics` has been used on this index, bring the call vectors up to
+        date after an add, so the second model embeds the new calls' units now and not at the
+        next `similar` (never fails the add)."""
+        if not report.added or self._catalog.get_meta("call_vectors") != "1":
+            return
+        try:
+            self._calls(None, None)
+        except Exception as e:  # the next similar() or topics() tries again
+            logger.warning("%s: call vectors not updated after the add (%s); similar() will do it", self.path, e)
 
     def _record_models(self) -> None:
         record_models(self._catalog, self._pipeline)
@@ -864,6 +876,11 @@ class Library:
 
         ready = self._catalog.ready([f.path for f in self._catalog.files()])
         embedder = self._call_embedder()
+        if embedder is not None and self._catalog.get_meta("call_vectors") != "1":
+            try:
+                self._catalog.set_meta({"call_vectors": "1"})  # in use: `add` keeps them up to date
+            except Exception as e:  # a read-only index
+                logger.debug("could not mark call vectors in use: %s", e)
         if speaker is not None:
             second = None if embedder is None else (self._reembedded(self._text_store(), "windows"), None)
             index = recommend.build(self._text_store(), None, self._where(None, speaker), ready, second)
@@ -931,6 +948,7 @@ class Library:
                                     self._catalog, self._text_store(), self._pipeline, self._contexts(),
                                     self._acoustic(), self._voice())
         logger.info("%s", report.summary())
+        self._calls_follow(report)
         return report
 
     @_writes("reindex", alone=True)
