@@ -118,8 +118,13 @@ def scale(n: int, index: str) -> dict:
     t0 = time.perf_counter()
     labels, tried = recommend.cluster(reps)
     t_cluster = time.perf_counter() - t0
+    index = recommend.CallIndex([f"call-{i}" for i in range(n)], reps, np.zeros(reps.shape[1], np.float32))
+    t0 = time.perf_counter()
+    recommend.density(index)
+    t_density = time.perf_counter() - t0
     lib.close()
-    return {"calls": n, "cluster_s": round(t_cluster, 2), "topics": int(labels.max()) + 1, "silhouettes": tried}
+    return {"calls": n, "dim": int(reps.shape[1]), "cluster_s": round(t_cluster, 2), "density_s": round(t_density, 2),
+            "topics": int(labels.max()) + 1, "silhouettes": tried}
 
 
 def build_scaled(n: int, source: str, target: str) -> None:

@@ -48,6 +48,7 @@ HUB_K = 3  # a call's neighbourhood: its nearest calls, whose mean cosine `simil
 KEY_MOMENTS = 3  # a call's most specific windows, compared to find why two calls match
 MAX_TOPICS = 20
 SILHOUETTE_SHARE = 0.8  # topics(): the most topics whose silhouette is at least this share of the best
+SILHOUETTE_SAMPLE = 2000  # calls the silhouettes are measured on (a fixed sample on a bigger index)
 _WORD = re.compile(r"[a-z][a-z']+")
 # English words that say nothing about a topic (a short list: c-TF-IDF already discounts words
 # every group uses)
@@ -180,7 +181,8 @@ class Reembedded:
             else:
                 texts = {n: texts[n] or "" for n in missing}
             logger.info("embedding %d units with %s for call vectors (once per unit)", len(missing), self.key)
-            fresh = np.asarray(self.embedder.encode([texts[n] for n in missing]), np.float32)
+            # as the catalogue keeps them (float16), so a first build equals every later one
+            fresh = np.asarray(self.embedder.encode([texts[n] for n in missing]), np.float16).astype(np.float32)
             for n, v in zip(missing, fresh):
                 have[ids[n]] = v
             try:
@@ -477,11 +479,18 @@ def cluster(vectors: np.ndarray, n: Optional[int] = None, max_topics: int = MAX_
         ks = [1]
     tried: Dict[int, float] = {}
     cuts: Dict[int, np.ndarray] = {}
+    sample = distances = None
+    if len(ks) > 1:  # the silhouettes' cosine distances, once for every k (on at most 2,000 calls)
+        sample = np.sort(np.random.RandomState(seed).permutation(count)[:SILHOUETTE_SAMPLE])
+        unit = _unit(np.asarray(vectors, np.float64)[sample])
+        distances = np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+        np.fill_diagonal(distances, 0.0)
     for k in ks:
         cuts[k] = (fcluster(tree, k, criterion="maxclust") - 1)[leaf] if k > 1 else np.zeros(count, int)
         if len(ks) > 1:
-            tried[k] = float(silhouette_score(vectors, cuts[k], metric="cosine", sample_size=min(count, 2000),
-                                              random_state=seed)) if len(set(cuts[k].tolist())) > 1 else -1.0
+            cut = cuts[k][sample]
+            tried[k] = float(silhouette_score(distances, cut, metric="precomputed")) \
+                if 1 < len(set(cut.tolist())) < len(cut) else -1.0
     if tried:  # the finest cut whose silhouette is near the best one
         top = max(tried.values())
         best = cuts[max(k for k, v in tried.items() if v >= top - (1.0 - SILHOUETTE_SHARE) * abs(top))]
