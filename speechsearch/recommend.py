@@ -152,15 +152,23 @@ class Reembedded:
     catalogue (`Catalog.unit_vectors`, by model and row id); rows that have none yet are
     embedded (their text read from the store) and kept, so each is embedded once."""
 
+    BATCH = 1000  # units embedded, then kept, at a time
+    LOUD = 2000  # this many units to embed at once is logged as a warning (minutes of work)
+
     def __init__(self, store: Any, catalog: Any, embedder: Any, model: str, kind: str):
         self.store, self.catalog, self.embedder = store, catalog, embedder
         self.key = f"{model}:{kind}"
 
     def iter_rows(self, batch: int = 2000) -> Iterable[Dict[str, Any]]:
-        for page in self.store.iter_rows(batch, embeddings=False):
-            metas = [dict(m or {}) for m in page["metadatas"]]
-            yield {"ids": page["ids"], "metadatas": metas,
-                   "embeddings": self.vectors(page["ids"], metas, page["documents"])}
+        ids: List[str] = []
+        metas: List[Dict[str, Any]] = []
+        texts: List[Optional[str]] = []
+        for page in self.store.iter_rows(batch, embeddings=False):  # all pages, then one `vectors`
+            ids += page["ids"]
+            metas += [dict(m or {}) for m in page["metadatas"]]
+            texts += page["documents"]
+        if ids:
+            yield {"ids": ids, "metadatas": metas, "embeddings": self.vectors(ids, metas, texts)}
 
     def get_where(self, where: Dict[str, Any], embeddings: bool = False) -> List[Tuple[Any, Optional[np.ndarray]]]:
         rows = [r for r, _ in self.store.get_where(where)]
@@ -180,16 +188,21 @@ class Reembedded:
                 texts = {n: found[ids[n]][0].text if ids[n] in found else "" for n in missing}
             else:
                 texts = {n: texts[n] or "" for n in missing}
-            logger.info("embedding %d units with %s for call vectors (once per unit)", len(missing), self.key)
-            # as the catalogue keeps them (float16), so a first build equals every later one
-            fresh = np.asarray(self.embedder.encode([texts[n] for n in missing]), np.float16).astype(np.float32)
-            for n, v in zip(missing, fresh):
-                have[ids[n]] = v
-            try:
-                self.catalog.put_unit_vectors(self.key, [(ids[n], str(metas[n].get("path")), have[ids[n]])
-                                                         for n in missing])
-            except Exception as e:  # a read-only index: they are embedded again next time
-                logger.warning("could not keep the %s call vectors in the index: %s", self.key, e)
+            (logger.warning if len(missing) >= self.LOUD else logger.info)(
+                "embedding %d window and context units with %s for call vectors, once (about %.0f s on "
+                "2 cores); later calls read them from the index", len(missing), self.key.split(":")[0],
+                0.035 * len(missing))
+            for at in range(0, len(missing), self.BATCH):  # kept a batch at a time: an interrupted run keeps its work
+                part = missing[at:at + self.BATCH]
+                # rounded as the catalogue keeps them (float16), so a first build equals every later one
+                fresh = np.asarray(self.embedder.encode([texts[n] for n in part]), np.float16).astype(np.float32)
+                for n, v in zip(part, fresh):
+                    have[ids[n]] = v
+                try:
+                    self.catalog.put_unit_vectors(self.key, [(ids[n], str(metas[n].get("path")), have[ids[n]])
+                                                             for n in part])
+                except Exception as e:  # a read-only index: they are embedded again next time
+                    logger.warning("could not keep the %s call vectors in the index: %s", self.key, e)
         dim = next((len(v) for v in have.values()), 0)
         return np.asarray([have[i] for i in ids], np.float32).reshape(len(ids), dim)
 

@@ -274,3 +274,37 @@ def test_without_the_second_model_call_vectors_are_the_index_models(indexed, tmp
         assert index.second is None and index.vectors.shape[1] == 384
         call = next(f.path for f in lib.files())
         assert lib.similar(call, k=2) and lib.topics()
+
+
+def test_an_interrupted_first_embedding_keeps_what_it_finished(indexed, tmp_path, monkeypatch):
+    """The first similar() on a big index embeds every unit with the second model (minutes); it
+    keeps them a batch at a time, so an interruption loses one batch at most."""
+    from speechsearch import recommend
+
+    target = tmp_path / "interrupted.idx"
+    shutil.copytree(indexed.path, target)
+    monkeypatch.setattr(recommend.Reembedded, "BATCH", 4)
+    with Library(target) as lib:
+        with lib._catalog._db:
+            lib._catalog._db.execute("DELETE FROM unit_vectors")
+        real = lib._call_embedder()
+
+        class Stops:
+            calls = 0
+
+            def encode(self, texts, *a, **k):
+                Stops.calls += 1
+                if Stops.calls == 3:
+                    raise KeyboardInterrupt  # the user gives up during the third batch
+                return real.encode(texts, *a, **k)
+
+        lib._second_embedder = (lib._second_embedder[0], Stops())
+        call = next(f.path for f in lib.files())
+        with pytest.raises(KeyboardInterrupt):
+            lib.similar(call, k=2)
+        assert len(_rows(lib)) == 8  # two batches of 4 kept
+        spy = _Counting(real)
+        lib._second_embedder = (lib._second_embedder[0], spy)
+        assert lib.similar(call, k=2)
+        units = lib._text_store().count() + lib._contexts().count()
+        assert len(spy.texts) == units - 8 and len(_rows(lib)) == units  # only the rest embedded
