@@ -83,6 +83,18 @@ def run(index: str, qrels: str) -> dict:
     out["stability_ari_minus4"] = round(float(adjusted_rand_score([before[f] for f in common],
                                                                   [after[f] for f in common])), 3)
     out["label_kept_minus4"] = round(len({t.label for t in fewer} & {t.label for t in auto}) / max(1, len(auto)), 3)
+    # 4 calls added: the labels kept with the index's memory of the last topics (the library now)
+    # and without it (fresh labels only, as before), same run, both from no memory
+    def kept(memory: bool) -> float:
+        lib._catalog.set_meta({"topic_names": "null"})
+        first = lib.topics(files=sorted(calls)[:-4])
+        if not memory:
+            lib._catalog.set_meta({"topic_names": "null"})
+        then = lib.topics(files=calls)
+        return round(len({t.label for t in first} & {t.label for t in then}) / max(1, len(then)), 3)
+
+    out["label_kept_plus4"] = kept(True)
+    out["label_kept_plus4_no_memory"] = kept(False)
     # the index's own text model alone (no second model in the call vectors), same run
     if lib._call_embedder() is not None:
         lib._second_embedder, lib._call_index = (lib._second_embedder[0], None), None

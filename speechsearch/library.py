@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
 import uuid
@@ -853,7 +854,10 @@ class Library:
         with `by` (a metadata field holding a date or time), calls per `period` ("day", "week",
         "month"). `n` fixes the number of topics (else chosen by silhouette, at most
         `recommend.MAX_TOPICS`). `where` and `speaker` filter as in `search`. The same index
-        gives the same topics. `files` limits the topics to those indexed files."""
+        gives the same topics. `files` limits the topics to those indexed files. A topic whose
+        calls are mostly those of a topic of the last `topics` result keeps that topic's label
+        (the index remembers it), so adding or removing a few calls does not rename it; `terms`
+        always describe its calls now."""
         from . import recommend
 
         if period not in ("day", "week", "month"):
@@ -867,7 +871,19 @@ class Library:
             if unknown and speaker is None:
                 raise NotIndexedError(f"{unknown[0]}: not in the index; `Library.files()` lists what is")
             allowed = chosen if allowed is None else allowed & chosen
-        return recommend.topics(index, self._catalog, n=n, by=by, period=period, examples=examples, allowed=allowed)
+        try:
+            memory = json.loads(self._catalog.get_meta("topic_names") or "null")
+        except ValueError:
+            memory = None
+        found = recommend.topics(index, self._catalog, n=n, by=by, period=period, examples=examples, allowed=allowed,
+                                 memory=memory)
+        remember = {"names": [t.label for t in found], "files": {f: t.id for t in found for f in t.files}}
+        if found and remember != memory:
+            try:  # the names the next call keeps for topics of mostly the same calls
+                self._catalog.set_meta({"topic_names": json.dumps(remember)})
+            except Exception as e:  # a read-only index: names are not kept
+                logger.debug("could not keep the topic names: %s", e)
+        return found
 
     def _calls(self, where: Optional[Dict[str, Any]], speaker: Optional[str]) -> Tuple[Any, Optional[set]]:
         """The call vectors (per `speaker` when given; cached per index state otherwise) and the

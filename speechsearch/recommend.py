@@ -617,10 +617,51 @@ def similar_hits(index: CallIndex, catalog: Any, query: np.ndarray, keys: np.nda
     return out
 
 
+def keep_names(groups: Sequence[Sequence[str]], names: Sequence[str], memory: Optional[Dict[str, Any]]) -> List[str]:
+    """Names for `groups` (lists of calls) that survive a change of the index: a group takes the
+    name a remembered topic had (`memory`: ``{"names": [...], "files": {path: n}}``, the last
+    `topics` result) when more than half of the group's remembered calls had that name and more
+    than half of that name's remembered calls present now are in the group; each name once,
+    largest overlap first. Other groups keep `names` (their fresh label), made unique."""
+    out = list(names)
+    if not memory or not memory.get("names"):
+        return out
+    known = memory.get("files", {})
+    old = memory["names"]
+    present: Dict[int, int] = {}
+    counts: List[Dict[int, int]] = []
+    for files in groups:
+        c: Dict[int, int] = {}
+        for f in files:
+            t = known.get(f)
+            if isinstance(t, int) and 0 <= t < len(old):
+                c[t] = c.get(t, 0) + 1
+                present[t] = present.get(t, 0) + 1
+        counts.append(c)
+    pairs = sorted(((x, g, t) for g, c in enumerate(counts) for t, x in c.items()
+                    if 2 * x > sum(c.values()) and 2 * x > present[t]), key=lambda p: (-p[0], p[1], p[2]))
+    kept: Dict[int, str] = {}
+    for x, g, t in pairs:
+        if g not in kept and old[t] not in kept.values():
+            kept[g] = old[t]
+    for g, name in kept.items():
+        out[g] = name
+    taken = set(kept.values())
+    for g in range(len(out)):
+        if g not in kept:
+            base, extra = out[g], 2
+            while out[g] in taken:
+                out[g] = f"{base} ({extra})"
+                extra += 1
+            taken.add(out[g])
+    return out
+
+
 def topics(index: CallIndex, catalog: Any, n: Optional[int] = None, by: Optional[str] = None,
            period: str = "week", examples: int = 3, allowed: Optional[Iterable[str]] = None,
-           max_topics: int = MAX_TOPICS) -> List[Any]:
-    """The topics of the calls of `index` (those `allowed`), largest first."""
+           max_topics: int = MAX_TOPICS, memory: Optional[Dict[str, Any]] = None) -> List[Any]:
+    """The topics of the calls of `index` (those `allowed`), largest first; a topic whose calls
+    are mostly those of a topic in `memory` (the last result) keeps its name (`keep_names`)."""
     from .types import Hit, Topic
 
     rows = np.arange(len(index.files))
@@ -635,6 +676,8 @@ def topics(index: CallIndex, catalog: Any, n: Optional[int] = None, by: Optional
     groups = [rows[labels == c] for c in range(int(labels.max()) + 1)]
     texts = [[" ".join(w.text for _, w in catalog.windows(index.files[f])) for f in g] for g in groups]
     terms = label(texts)
+    names = keep_names([[index.files[int(f)] for f in g] for g in groups],
+                       [" / ".join(t[:3]) or f"topic {c + 1}" for c, t in enumerate(terms)], memory)
     out = []
     for c, g in enumerate(groups):
         centre = _unit(index.vectors[g].mean(0))
@@ -662,7 +705,7 @@ def topics(index: CallIndex, catalog: Any, n: Optional[int] = None, by: Optional
                 key = bucket((info.metadata if info is not None else {}).get(by), period)
                 counts[key] = counts.get(key, 0) + 1
             counts = dict(sorted(counts.items()))
-        out.append(Topic(id=c, label=" / ".join(terms[c][:3]) or f"topic {c + 1}", size=len(g), terms=terms[c],
+        out.append(Topic(id=c, label=names[c], size=len(g), terms=terms[c],
                          files=[index.files[int(f)] for f in order], examples=shown, counts=counts,
                          cohesion=round(float(closeness.mean()), 4)))
     return out

@@ -308,3 +308,46 @@ def test_an_interrupted_first_embedding_keeps_what_it_finished(indexed, tmp_path
         assert lib.similar(call, k=2)
         units = lib._text_store().count() + lib._contexts().count()
         assert len(spy.texts) == units - 8 and len(_rows(lib)) == units  # only the rest embedded
+
+
+def test_topic_names_survive_a_few_calls_added_or_removed():
+    """A group keeps the name of the remembered topic that holds most of its calls (and most of
+    whose present calls it holds); a name goes to one group only; a group that is mostly new
+    calls, or split from a bigger topic, gets its fresh label, made unique."""
+    from speechsearch.recommend import keep_names
+
+    memory = {"names": ["billing / refund", "delivery / late", "login / password"],
+              "files": {"a1": 0, "a2": 0, "a3": 0, "b1": 1, "b2": 1, "b3": 1, "b4": 1, "c1": 2, "c2": 2}}
+    groups = [["a1", "a2", "a3", "new1"],  # the billing calls and one new one: keeps its name
+              ["b1", "b2", "new2", "new3", "new4"],  # half of delivery and more new: keeps it (2 of 2 known)
+              ["b3", "b4"],  # the other half of delivery: the name is taken, fresh label
+              ["c1", "new5", "new6"],  # one of login's two present calls: not a majority of them
+              ["x1", "x2", "c2"]]  # new calls and login's other one
+    fresh = ["refund / charged", "parcel / courier", "billing / refund", "password / reset", "router / slow"]
+    names = keep_names(groups, fresh, memory)
+    assert names[0] == "billing / refund"
+    assert names[2] != "billing / refund" and names[2].startswith("billing / refund")  # unique
+    assert names[3] == "password / reset" and names[4] == "router / slow"
+    assert len(set(names)) == len(names)
+    # delivery's 4 calls split 2 / 2: neither half holds more than half of them
+    assert names[1] == "parcel / courier"
+    assert keep_names(groups, fresh, None) == fresh
+    # login's calls back together with a new one: the name comes back
+    assert keep_names([["c1", "c2", "n"], ["a1"]], ["sign in / code", "refund"], memory)[0] == "login / password"
+
+
+def test_topics_keep_their_names_when_a_call_is_removed_and_added(indexed, tmp_path):
+    target = tmp_path / "names.idx"
+    shutil.copytree(indexed.path, target)
+    with Library(target) as lib:
+        first = lib.topics(n=2)
+        big = first[0]
+        gone = big.files[-1]
+        lib.remove(gone)
+        after = lib.topics(n=2)
+        assert any(t.label == big.label and set(t.files) == set(big.files) - {gone} for t in after)
+        lib.add(gone)
+        back = lib.topics(n=2)
+        assert [(t.label, sorted(t.files)) for t in back] == [(t.label, sorted(t.files)) for t in first]
+    with Library(target) as lib:  # another process: the names are kept in the index
+        assert [t.label for t in lib.topics(n=2)] == [t.label for t in first]
