@@ -134,9 +134,19 @@ def scale(n: int, index: str) -> dict:
     t0 = time.perf_counter()
     recommend.density(index)
     t_density = time.perf_counter() - t0
+    out = {"calls": n, "dim": int(reps.shape[1]), "cluster_s": round(t_cluster, 2), "density_s": round(t_density, 2),
+           "topics": int(labels.max()) + 1, "silhouettes": tried}
+    if base.own is not None:  # the baseline in the same run: the index model's half alone (round 2)
+        own = np.repeat(base.own, int(np.ceil(n / len(base.files))), axis=0)[:n]
+        own = recommend._unit(own + rng.normal(0, 0.05, own.shape).astype(np.float32))
+        t0 = time.perf_counter()
+        recommend.cluster(own)
+        out["own_model_dim"], out["own_model_cluster_s"] = int(own.shape[1]), round(time.perf_counter() - t0, 2)
+        t0 = time.perf_counter()
+        recommend.density(recommend.CallIndex([f"call-{i}" for i in range(n)], own, np.zeros(own.shape[1], np.float32)))
+        out["own_model_density_s"] = round(time.perf_counter() - t0, 2)
     lib.close()
-    return {"calls": n, "dim": int(reps.shape[1]), "cluster_s": round(t_cluster, 2), "density_s": round(t_density, 2),
-            "topics": int(labels.max()) + 1, "silhouettes": tried}
+    return out
 
 
 def build_scaled(n: int, source: str, target: str) -> None:
@@ -199,13 +209,21 @@ def time_topics(index: str) -> dict:
     added = lib.topics()
     t4 = time.perf_counter()
     changed = lib._call_index[1].changed
+    # the baseline in the same run: round 2 (the second model off), built and then warm
+    lib._second_embedder, lib._call_index = (lib._second_embedder[0], None), None
+    t7 = time.perf_counter()
+    lib.topics()
+    t8 = time.perf_counter()
+    lib.topics()
+    t9 = time.perf_counter()
     lib.remove(rec["path"])
     lib.close()
     return {"calls": n, "topics": len(cold), "cold_s": round(t1 - t0, 2), "units_embedded_cold": embedded,
             "warm_s": round(t2 - t1, 2), "reopened_s": round(t6 - t5, 2),
             "same": [t.files for t in cold] == [t.files for t in warm] == [t.files for t in reopened],
             "after_one_added_s": round(t4 - t3, 2), "updated_not_rebuilt": changed == 1,
-            "rebuild_share": recommend.REBUILD, "topics_after_add": len(added)}
+            "rebuild_share": recommend.REBUILD, "topics_after_add": len(added),
+            "own_model_cold_s": round(t8 - t7, 2), "own_model_warm_s": round(t9 - t8, 2)}
 
 
 def main() -> None:

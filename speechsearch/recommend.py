@@ -170,10 +170,8 @@ class Reembedded:
         if ids:
             yield {"ids": ids, "metadatas": metas, "embeddings": self.vectors(ids, metas, texts)}
 
-    def get_where(self, where: Dict[str, Any], embeddings: bool = False) -> List[Tuple[Any, Optional[np.ndarray]]]:
+    def get_where(self, where: Dict[str, Any], embeddings: bool = True) -> List[Tuple[Any, Optional[np.ndarray]]]:
         rows = [r for r, _ in self.store.get_where(where)]
-        if not embeddings:
-            return [(r, None) for r in rows]
         V = self.vectors([r.id for r in rows], [r.metadata for r in rows])
         return [(r, V[n]) for n, r in enumerate(rows)]
 
@@ -624,10 +622,10 @@ def keep_names(groups: Sequence[Sequence[str]], names: Sequence[str], memory: Op
     than half of that name's remembered calls present now are in the group; each name once,
     largest overlap first. Other groups keep `names` (their fresh label), made unique."""
     out = list(names)
-    if not memory or not memory.get("names"):
-        return out
-    known = memory.get("files", {})
-    old = memory["names"]
+    if not isinstance(memory, dict) or not isinstance(memory.get("names"), list) \
+            or not isinstance(memory.get("files"), dict):
+        return out  # nothing remembered (or not in the shape `Library.topics` writes)
+    known, old = memory["files"], memory["names"]
     present: Dict[int, int] = {}
     counts: List[Dict[int, int]] = []
     for files in groups:

@@ -332,6 +332,7 @@ def test_topic_names_survive_a_few_calls_added_or_removed():
     # delivery's 4 calls split 2 / 2: neither half holds more than half of them
     assert names[1] == "parcel / courier"
     assert keep_names(groups, fresh, None) == fresh
+    assert keep_names(groups, fresh, ["not", "a", "memory"]) == fresh  # a damaged memory is ignored
     # login's calls back together with a new one: the name comes back
     assert keep_names([["c1", "c2", "n"], ["a1"]], ["sign in / code", "refund"], memory)[0] == "login / password"
 
